@@ -1,0 +1,75 @@
+# chatlab — thin targets; the logic lives in lab/, chat/, netconfig/, bench/ and tools/.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
+
+LAB_PROVIDER ?= auto
+LAB_CLIENTS ?= 1
+LAB_SUBNET ?= 192.168.56.0/24
+LAB_NAME ?= chatlab
+export LAB_PROVIDER LAB_CLIENTS LAB_SUBNET LAB_NAME
+
+LAB := $(PY) -m lab
+
+.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-e2e box clean
+
+help:
+	@echo "make lab-up      create the lab hosts, run ansible/site.yml, run the cross-host checks"
+	@echo "make test        lint (ruff, ansible-lint), unit tests, and the container lab end to end (as root)"
+	@echo "make bench       chat server benchmark (table + JSON under bench/results/)"
+	@echo "make lab-test | lab-status | lab-ssh HOST=name | lab-chat | lab-down"
+
+deps:
+	@tools/install-deps
+
+$(VENV)/.installed: pyproject.toml | deps
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	cd ansible && ../$(BIN)/ansible-lint --profile production --offline
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+# The container lab end to end: up (provision + cross-host checks), then down, whatever happened.
+lab-e2e: venv
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
+	else \
+	  rc=0; LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; $(LAB) down || rc=$${rc:-1}; exit $$rc; \
+	fi
+
+test: lint unit lab-e2e
+
+bench: venv
+	$(PY) -m bench
+
+lab-up: venv
+	$(LAB) up
+
+lab-test: venv
+	$(LAB) test
+
+lab-status: venv
+	$(LAB) status
+
+lab-ssh: venv
+	$(LAB) ssh $(HOST)
+
+lab-chat: venv
+	$(LAB) chat $(HOST)
+
+lab-down: venv
+	$(LAB) down
+
+clean:
+	rm -rf $(VENV) .lab .pytest_cache .ruff_cache *.egg-info
