@@ -1,0 +1,287 @@
+"""The container provider: each lab host is a Debian 12 `systemd-nspawn --boot` system container.
+
+Each host boots a real systemd with sshd and ifupdown from an overlay of the cached root filesystem.
+Its eth0 is a port of the management bridge (isolated: hosts cannot talk to each other over it, the machine
+reaches each of them) and its eth1 is a port of the LAN bridge, the switch between hosts, which has no address
+on the machine: eth1 starts unconfigured and only the static_ip role gives it an address.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lab.config import LAB_INTERFACE, MGMT_INTERFACE, HostPlan, LabConfig, LabError
+from lab.inventory import Connection
+from lab.rootfs import ensure_rootfs
+from lab.shell import run, succeeds
+from lab.ssh import close_control_masters, ensure_keypair, known_hosts_path, ssh_command, wait_for_ssh
+
+BOOT_TIMEOUT_S = 45
+STOP_TIMEOUT_S = 8
+VETH_TIMEOUT_S = 10
+
+INTERFACES_TEMPLATE = """\
+# interfaces(5) file used by ifup(8) and ifdown(8)
+# Include files from /etc/network/interfaces.d:
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+
+# Management network of the chatlab lab (written by the lab driver).
+auto {mgmt}
+iface {mgmt} inet static
+    address {address}
+"""
+
+
+class NspawnLab:
+    """Creates, recovers, inspects and removes the container hosts of one lab."""
+
+    name = "nspawn"
+
+    def __init__(self, config: LabConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.log = log
+        self.mgmt_bridge = f"{config.name}-mgmt"
+        self.lan_bridge = f"{config.name}-lan"
+
+    # ---- names and paths -------------------------------------------------------------------------------
+    def host_dir(self, host: HostPlan) -> Path:
+        return self.config.state_dir / "hosts" / host.name
+
+    def machine(self, host: HostPlan) -> str:
+        return f"{self.config.name}-{host.name}"
+
+    def veth(self, host: HostPlan, network: str) -> str:
+        return f"{self.config.name}-{host.index}{network[0]}"
+
+    # ---- public operations -----------------------------------------------------------------------------
+    def up(self) -> list[Connection]:
+        require_root()
+        rootfs = ensure_rootfs(self.log)
+        key = ensure_keypair(self.config)
+        self._ensure_bridges()
+        started: list[HostPlan] = []
+        for host in self.config.hosts:
+            if self._running(host) and succeeds(self._ssh_probe(host), timeout=10):
+                self.log(f"{host.name}: already up, kept")
+                continue
+            self._remove_host(host)
+            self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
+            self._boot(host)
+            started.append(host)
+        for host in started:
+            self._wire(host)
+        self._write_known_hosts()
+        for host in started:
+            wait_for_ssh(self.config, host.name, "root", str(host.mgmt_address.ip), timeout=BOOT_TIMEOUT_S)
+            self.log(f"{host.name}: up (management {host.mgmt_address.ip}, LAN {host.lab_address} on eth1)")
+        self._remove_surplus_hosts()
+        return [Connection(host.name, str(host.mgmt_address.ip)) for host in self.config.hosts]
+
+    def down(self) -> None:
+        require_root()
+        close_control_masters(self.config)
+        hosts = self._known_host_dirs()
+        pids = {name: self._pid(directory) for name, directory in hosts.items()}
+        for pid in pids.values():
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for pid in pids.values():
+            while pid and _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for name, directory in hosts.items():
+            self._cleanup_host(name, directory)
+        for bridge in (self.mgmt_bridge, self.lan_bridge):
+            if _link_exists(bridge):
+                run(["ip", "link", "del", bridge])
+        shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    def status(self) -> list[str]:
+        lines = []
+        for host in self.config.hosts:
+            state = "running" if self._running(host) else "absent"
+            if state == "running":
+                state += ", ssh ok" if succeeds(self._ssh_probe(host), timeout=10) else ", ssh not answering"
+            lines.append(f"{host.name:<10} {host.role:<7} mgmt {host.mgmt_address.ip!s:<15} "
+                         f"lan {host.lab_address!s:<18} {state}")
+        return lines
+
+    # ---- bridges -------------------------------------------------------------------------------------------
+    def _ensure_bridges(self) -> None:
+        gateway = self.config.mgmt_gateway
+        if not _link_exists(self.mgmt_bridge):
+            clash = run(["ip", "-4", "route", "show", "to", "match", str(gateway.ip)]).stdout
+            if clash.strip() and "default" not in clash.split()[0]:
+                raise LabError(f"management subnet {self.config.mgmt_subnet} is already routed here "
+                               f"({clash.strip().splitlines()[0]}); set LAB_MGMT_SUBNET")
+            run(["ip", "link", "add", self.mgmt_bridge, "type", "bridge"])
+        if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
+            run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
+        run(["ip", "link", "set", self.mgmt_bridge, "up"])
+        if not _link_exists(self.lan_bridge):
+            run(["ip", "link", "add", self.lan_bridge, "type", "bridge"])
+        run(["ip", "link", "set", self.lan_bridge, "up"])
+
+    # ---- one host ------------------------------------------------------------------------------------------
+    def _prepare_root(self, host: HostPlan, rootfs: Path, public_key: str) -> None:
+        directory = self.host_dir(host)
+        upper, work, root = directory / "upper", directory / "work", directory / "root"
+        for path in (upper, work, root):
+            path.mkdir(parents=True, exist_ok=True)
+        if not _mountpoint(root):
+            run(["mount", "-t", "overlay", "overlay", "-o",
+                 f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(root)])
+        (root / "etc/hostname").write_text(f"{host.name}\n")
+        (root / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host.name}\n")
+        (root / "etc/network/interfaces").write_text(
+            INTERFACES_TEMPLATE.format(mgmt=MGMT_INTERFACE, address=host.mgmt_address))
+        ssh_dir = root / "root/.ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        (ssh_dir / "authorized_keys").write_text(public_key)
+        host_key = root / "etc/ssh/ssh_host_ed25519_key"
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(host_key)])
+
+    def _boot(self, host: HostPlan) -> None:
+        directory = self.host_dir(host)
+        console = (directory / "console.log").open("wb")
+        args = [
+            "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
+            f"--machine={self.machine(host)}", f"--hostname={host.name}", f"--directory={directory / 'root'}",
+            f"--network-veth-extra={self.veth(host, 'mgmt')}:{MGMT_INTERFACE}",
+            f"--network-veth-extra={self.veth(host, 'lan')}:{LAB_INTERFACE}",
+        ]
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        console.close()
+        (directory / "nspawn.pid").write_text(f"{process.pid}\n")
+
+    def _wire(self, host: HostPlan) -> None:
+        """Plugs the host's veth ends into the bridges and names its network namespace."""
+        mgmt, lan = self.veth(host, "mgmt"), self.veth(host, "lan")
+        deadline = time.monotonic() + VETH_TIMEOUT_S
+        while not (_link_exists(mgmt) and _link_exists(lan)):
+            pid = self._pid(self.host_dir(host))
+            if not pid or time.monotonic() > deadline:
+                log = (self.host_dir(host) / "console.log").read_text(errors="replace").strip().splitlines()
+                raise LabError(f"{host.name}: the container did not start (step: boot): "
+                               f"{log[-1] if log else 'no output'}")
+            time.sleep(0.05)
+        run(["ip", "link", "set", mgmt, "master", self.mgmt_bridge, "up"])
+        run(["bridge", "link", "set", "dev", mgmt, "isolated", "on"])
+        run(["ip", "link", "set", lan, "master", self.lan_bridge, "up"])
+        init = _container_init(self._pid(self.host_dir(host)))
+        if init and not succeeds(["ip", "netns", "pids", self.machine(host)]):
+            run(["ip", "netns", "attach", self.machine(host), str(init)], check=False)
+
+    def _write_known_hosts(self) -> None:
+        lines = []
+        for host in self.config.hosts:
+            public = self.host_dir(host) / "root/etc/ssh/ssh_host_ed25519_key.pub"
+            if public.is_file():
+                key_type, key = public.read_text().split()[:2]
+                lines.append(f"{host.mgmt_address.ip} {key_type} {key}\n")
+        known_hosts_path(self.config).write_text("".join(lines))
+
+    def _ssh_probe(self, host: HostPlan) -> list[str]:
+        return [*ssh_command(self.config, "root", str(host.mgmt_address.ip)), "true"]
+
+    def _pid(self, directory: Path) -> int | None:
+        """The nspawn process of a host directory, if it still runs."""
+        try:
+            pid = int((directory / "nspawn.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"systemd-nspawn" in cmdline and str(directory).encode() in cmdline else None
+
+    def _running(self, host: HostPlan) -> bool:
+        return self._pid(self.host_dir(host)) is not None
+
+    def _remove_host(self, host: HostPlan) -> None:
+        directory = self.host_dir(host)
+        pid = self._pid(directory)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid)
+        self._cleanup_host(host.name, directory)
+
+    def _cleanup_host(self, name: str, directory: Path) -> None:
+        netns = f"{self.config.name}-{name}"
+        if netns in run(["ip", "netns", "list"]).stdout.split():
+            run(["ip", "netns", "del", netns], check=False)
+        root = directory / "root"
+        if _mountpoint(root) and not succeeds(["umount", str(root)]):
+            run(["umount", "-l", str(root)])
+        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(Path("/run/systemd/nspawn/unix-export") / netns, ignore_errors=True)
+
+    def _known_host_dirs(self) -> dict[str, Path]:
+        hosts_dir = self.config.state_dir / "hosts"
+        return {d.name: d for d in sorted(hosts_dir.iterdir())} if hosts_dir.is_dir() else {}
+
+    def _remove_surplus_hosts(self) -> None:
+        """Hosts of an earlier, bigger lab (LAB_CLIENTS was larger then)."""
+        wanted = {host.name for host in self.config.hosts}
+        for name, directory in self._known_host_dirs().items():
+            if name not in wanted:
+                pid = self._pid(directory)
+                if pid:
+                    os.kill(pid, signal.SIGTERM)
+                    _wait_gone(pid)
+                self._cleanup_host(name, directory)
+                self.log(f"{name}: removed (not part of this lab any more)")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the container lab needs root (systemd-nspawn, bridges, mounts): run it with sudo")
+    if shutil.which("systemd-nspawn") is None:
+        raise LabError("systemd-nspawn is not installed (run: make deps)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+
+def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _link_exists(name: str) -> bool:
+    return Path("/sys/class/net", name).exists()
+
+
+def _mountpoint(path: Path) -> bool:
+    return path.is_dir() and succeeds(["mountpoint", "-q", str(path)])
+
+
+def _container_init(nspawn_pid: int | None) -> int | None:
+    """PID 1 of the container: the child of nspawn that runs systemd."""
+    if not nspawn_pid:
+        return None
+    deadline = time.monotonic() + VETH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children")
+        for child in children.read_text().split() if children.exists() else []:
+            status = Path(f"/proc/{child}/status").read_text()
+            if "NSpid:" in status and status.split("NSpid:")[1].split("\n")[0].split()[-1] == "1":
+                return int(child)
+        time.sleep(0.05)
+    return None

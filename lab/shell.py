@@ -1,0 +1,37 @@
+"""Running commands for the lab driver: one place that turns a failed command into a one-line LabError."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from lab.config import LabError
+
+
+def run(args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 600,
+        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `args`; raises LabError naming the command and its last error line when it fails."""
+    if shutil.which(args[0]) is None:
+        raise LabError(f"{args[0]} is not installed (run: make deps)")
+    try:
+        result = subprocess.run(
+            list(args), check=False, text=True, timeout=timeout, input=input_text,
+            stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
+        )
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from None
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip().splitlines()
+        last = detail[-1] if detail else f"exit code {result.returncode}"
+        raise LabError(f"{' '.join(args)} failed: {last}")
+    return result
+
+
+def succeeds(args: Sequence[str], timeout: float = 30) -> bool:
+    """True when the command exits 0 (its output is discarded)."""
+    try:
+        return subprocess.run(list(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=timeout, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

@@ -1,0 +1,76 @@
+"""The lab's SSH identity, known_hosts and connection options, shared by every provider."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from lab.config import LabConfig, LabError
+from lab.shell import run, succeeds
+
+CONNECT_TIMEOUT_S = 5
+
+
+def key_path(config: LabConfig) -> Path:
+    return config.state_dir / "ssh" / "id_ed25519"
+
+
+def known_hosts_path(config: LabConfig) -> Path:
+    return config.state_dir / "ssh" / "known_hosts"
+
+
+def control_dir(config: LabConfig) -> Path:
+    """Short path (unix socket limit): ControlMaster sockets of Ansible, testinfra and lab-ssh."""
+    return Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / f"chatlab-{config.name}-cp"
+
+
+def ensure_keypair(config: LabConfig) -> Path:
+    key = key_path(config)
+    if not key.is_file():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"chatlab-{config.name}", "-f", str(key)])
+    return key
+
+
+def ssh_options(config: LabConfig) -> list[str]:
+    control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
+    return [
+        "-o", f"UserKnownHostsFile={known_hosts_path(config)}", "-o", "StrictHostKeyChecking=yes",
+        "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir(config)}/%C", "-o", "ControlPersist=60s",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+    ]
+
+
+def ssh_command(config: LabConfig, user: str, address: str, port: int = 22) -> list[str]:
+    return ["ssh", *ssh_options(config), "-i", str(key_path(config)), "-p", str(port), f"{user}@{address}"]
+
+
+def port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: int = 22,
+                 timeout: float = 60) -> None:
+    """Waits until `ssh true` works, or raises LabError naming the host."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(address, port) and succeeds([*ssh_command(config, user, address, port), "true"]):
+            return
+        time.sleep(0.2)
+    raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
+
+
+def close_control_masters(config: LabConfig) -> None:
+    """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds)."""
+    directory = control_dir(config)
+    for socket_path in directory.glob("*") if directory.is_dir() else []:
+        succeeds(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "lab"], timeout=5)
+        socket_path.unlink(missing_ok=True)
+    if directory.is_dir():
+        directory.rmdir()
