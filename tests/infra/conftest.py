@@ -1,0 +1,76 @@
+"""Cross-host checks over an Ansible inventory: the container lab's, the VM lab's, or one of real machines.
+
+Run: pytest tests/infra --inventory=PATH (or CHATLAB_INVENTORY=PATH). Groups: chat_servers (one host), chat_clients.
+Host variables used: static_ip_interface, static_ip_address, chatlab_chat_port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+from lab_hosts import LabHost
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--inventory", default=os.environ.get("CHATLAB_INVENTORY"),
+                     help="Ansible inventory of the hosts to check (default: $CHATLAB_INVENTORY)")
+
+
+@pytest.fixture(scope="session")
+def inventory(pytestconfig: pytest.Config) -> Path:
+    value = pytestconfig.getoption("inventory")
+    if not value:
+        pytest.fail("no inventory: pass --inventory=PATH or set CHATLAB_INVENTORY (make lab-up writes one)")
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"inventory {path} does not exist: is the lab up? (make lab-up)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def inventory_data(inventory: Path) -> dict[str, Any]:
+    command = shutil.which("ansible-inventory")
+    if command is None:
+        pytest.fail("ansible-inventory is not on PATH (use the project's venv: make lab-test)")
+    listing = subprocess.run([command, "-i", str(inventory), "--list"], check=True, capture_output=True, text=True)
+    return json.loads(listing.stdout)
+
+
+def _lab_host(name: str, inventory: Path, data: dict[str, Any]) -> LabHost:
+    variables = data["_meta"]["hostvars"][name]
+    return LabHost(
+        name=name,
+        host=testinfra.get_host(f"ansible://{name}", ansible_inventory=str(inventory)),
+        interface=variables["static_ip_interface"],
+        address=ipaddress.IPv4Interface(variables["static_ip_address"]),
+        chat_port=int(variables.get("chatlab_chat_port", 5000)),
+    )
+
+
+@pytest.fixture(scope="session")
+def server(inventory: Path, inventory_data: dict[str, Any]) -> LabHost:
+    names = inventory_data.get("chat_servers", {}).get("hosts", [])
+    if len(names) != 1:
+        pytest.fail(f"the inventory must have exactly one host in chat_servers, it has {len(names)}")
+    return _lab_host(names[0], inventory, inventory_data)
+
+
+@pytest.fixture(scope="session")
+def clients(inventory: Path, inventory_data: dict[str, Any]) -> list[LabHost]:
+    names = inventory_data.get("chat_clients", {}).get("hosts", [])
+    if not names:
+        pytest.fail("the inventory has no host in chat_clients")
+    return [_lab_host(name, inventory, inventory_data) for name in names]
+
+
+@pytest.fixture(scope="session")
+def all_hosts(server: LabHost, clients: list[LabHost]) -> list[LabHost]:
+    return [server, *clients]
