@@ -85,14 +85,14 @@ def command_ssh(config: LabConfig, host: str, remote: list[str]) -> int:
     if host not in names:
         raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(names)})")
     address = str(next(h.mgmt_address.ip for h in config.hosts if h.name == host))
-    connection = _connection_from_inventory(config, host) or ("root", address, 22)
-    args = [*ssh_command(config, *connection), *remote]
+    user, address, port, key = _connection_from_inventory(config, host) or ("root", address, 22, None)
+    args = [*ssh_command(config, user, address, port, key), *remote]
     if remote and sys.stdin.isatty():
         args.insert(1, "-t")
     return subprocess.run(args, check=False).returncode
 
 
-def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, int] | None:
+def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, int, str | None] | None:
     import yaml
 
     data = yaml.safe_load(config.inventory_path.read_text())
@@ -100,7 +100,8 @@ def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, 
         values = (group.get("hosts") or {}).get(host)
         if values is not None:
             return (values.get("ansible_user", data["all"]["vars"]["ansible_user"]),
-                    values["ansible_host"], int(values.get("ansible_port", 22)))
+                    values["ansible_host"], int(values.get("ansible_port", 22)),
+                    values.get("ansible_ssh_private_key_file"))
     return None
 
 

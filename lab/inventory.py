@@ -21,6 +21,7 @@ class Connection:
     port: int = 22
     user: str = "root"
     lab_interface: str = LAB_INTERFACE
+    key_file: str | None = None  # None: the lab's own key (lab.ssh.key_path)
 
 
 def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
             values["ansible_port"] = connection.port
         if connection.user != "root":
             values["ansible_user"] = connection.user
+        if connection.key_file:
+            values["ansible_ssh_private_key_file"] = connection.key_file
         return values
 
     common_args = (

@@ -43,8 +43,9 @@ def ssh_options(config: LabConfig) -> list[str]:
     ]
 
 
-def ssh_command(config: LabConfig, user: str, address: str, port: int = 22) -> list[str]:
-    return ["ssh", *ssh_options(config), "-i", str(key_path(config)), "-p", str(port), f"{user}@{address}"]
+def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None) -> list[str]:
+    identity = key or str(key_path(config))
+    return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
 
 
 def port_open(address: str, port: int) -> bool:
