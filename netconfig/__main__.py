@@ -1,0 +1,3 @@
+from netconfig.cli import main
+
+raise SystemExit(main())

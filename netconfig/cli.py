@@ -1,0 +1,288 @@
+"""The ``netconfig`` command: list, render, set and check the static IPv4 address of an interface.
+
+Exit status: 0 ok (or unchanged), 1 error or ``check`` mismatch or refused, 2 invalid arguments,
+3 ``--apply`` failed and was rolled back, 4 ``--apply`` failed and the rollback failed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from netconfig import apply, discovery, files
+from netconfig.guard import lockout_reasons
+from netconfig.interfaces import (
+    InterfacesError,
+    StaticAddress,
+    dropped_options,
+    inet_stanza_count,
+    mismatch,
+    parse_static_address,
+    render_stanza,
+    set_static,
+    validate_interface_name,
+)
+
+PROG = "netconfig"
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_ROLLED_BACK = 3
+EXIT_ROLLBACK_FAILED = 4
+
+
+class Failure(Exception):
+    """A clear one-line error with its exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (not the usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise Failure(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
+
+
+def out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def note(text: str) -> None:
+    print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def _add_address_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("iface", metavar="IFACE", help="interface name, e.g. eth1")
+    parser.add_argument("--address", required=True, metavar="A/P",
+                        help="IPv4 address with prefix length, e.g. 192.168.56.10/24")
+    parser.add_argument("--netmask", metavar="M", help="netmask (255.255.255.0 or 24) when --address has no /P")
+    parser.add_argument("--gateway", metavar="G", help="default gateway, inside the subnet")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Find interfaces and give one a static IPv4 address in the "
+                    "ifupdown interfaces file, safely.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="the interfaces: MAC, addresses, state, default route")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+
+    p = sub.add_parser("render", help="print the stanza for IFACE")
+    _add_address_options(p)
+
+    p = sub.add_parser("set", help="write the static address of IFACE into the interfaces file")
+    _add_address_options(p)
+    p.add_argument("--file", type=Path, default=apply.DEFAULT_INTERFACES, metavar="PATH",
+                   help=f"the interfaces file (default {apply.DEFAULT_INTERFACES})")
+    p.add_argument("--diff", action="store_true", help="show the change as a unified diff")
+    p.add_argument("--dry-run", action="store_true", help="write nothing")
+    p.add_argument("--apply", action="store_true",
+                   help="bring IFACE down and up with ifupdown and check the address; roll back on failure")
+    p.add_argument("--force", action="store_true",
+                   help="change IFACE even if it carries the default route or this SSH session, or a "
+                   "sourced file configures it too")
+    p.add_argument("--offline", action="store_true",
+                   help="IFACE need not exist on this machine (a file for another host or image)")
+    p.add_argument("--state-dir", type=Path, metavar="DIR",
+                   help="ifupdown's state directory (default: ifupdown's own, /run/network)")
+
+    p = sub.add_parser("check", help="exit 0 when the file and the live IFACE both have the address")
+    _add_address_options(p)
+    p.add_argument("--file", type=Path, default=apply.DEFAULT_INTERFACES, metavar="PATH",
+                   help=f"the interfaces file (default {apply.DEFAULT_INTERFACES})")
+    return parser
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _target(args: argparse.Namespace) -> tuple[str, StaticAddress]:
+    return validate_interface_name(args.iface), parse_static_address(args.address, args.netmask, args.gateway)
+
+
+def format_table(infos: Sequence[discovery.InterfaceInfo]) -> str:
+    rows = [("IFACE", "STATE", "MAC", "IPV4", "IPV6", "DEFAULT")]
+    for i in infos:
+        rows.append((i.name, i.state, i.mac or "-",
+                     ",".join(a.with_prefixlen for a in i.ipv4) or "-",
+                     ",".join(a.with_prefixlen for a in i.ipv6) or "-",
+                     ",".join(i.default_route) or "-"))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    infos = discovery.discover()
+    if args.json:
+        out(json.dumps([i.to_json() for i in infos], indent=2))
+    else:
+        out(format_table(infos))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    iface, static = _target(args)
+    sys.stdout.write(render_stanza(iface, static))
+    return 0
+
+
+def unified_diff(old: str, new: str, path: Path) -> str:
+    def lines(text: str) -> list[str]:
+        return [line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                for line in re.findall(r"[^\n]*\n|[^\n]+", text)]
+
+    return "".join(difflib.unified_diff(lines(old), lines(new), fromfile=str(path), tofile=f"{path} (new)"))
+
+
+def _sourced_conflicts(path: Path, text: str, iface: str) -> list[Path]:
+    conflicts = []
+    for sourced in files.sourced_files(path, text):
+        try:
+            content = files.read_text(sourced)
+        except files.FilesError:
+            continue
+        if content is not None and inet_stanza_count(content, iface):
+            conflicts.append(sourced)
+    return conflicts
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    iface, static = _target(args)
+    if args.apply and args.offline:
+        raise Failure("--apply and --offline exclude each other: --apply changes the live interface",
+                      EXIT_USAGE)
+    if args.apply and args.dry_run:
+        raise Failure("--apply and --dry-run exclude each other", EXIT_USAGE)
+    path: Path = args.file
+    live = discovery.interface_exists(iface)
+    if not live and not args.offline:
+        raise Failure(f"there is no interface {iface} on this machine (see 'netconfig list'); "
+                      "--offline writes the file for an interface that is not here")
+    old = files.read_text(path)
+    text = old if old is not None else ""
+    new = set_static(text, iface, static)
+    tools = apply.Ifupdown(interfaces_file=path, state_dir=args.state_dir, log=out)
+
+    if old is not None and new is text:
+        out(f"unchanged: {path} already has {static.describe()} for {iface}")
+        if not args.apply:
+            return 0
+        _preflight()
+        if apply.verify(iface, static, seconds=0) is None:
+            out(f"unchanged: {iface} already holds {static.cidr}")
+            return 0
+        _guard(iface, args, "apply the file to")
+        out(f"applying {path} to {iface}")
+        return _apply(iface, path, static, old, None, tools)
+
+    reasons = _guard(iface, args, "change") if live else []
+    conflicts = _sourced_conflicts(path, new, iface)
+    if conflicts and not args.force:
+        raise Failure(f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet; "
+                      "ifupdown would apply both: fix that file first (or --force)")
+    for option in dropped_options(text, iface):
+        note(f"note: the old stanza's option '{option}' is dropped")
+    if args.diff:
+        sys.stdout.write(unified_diff(text, new, path))
+    if args.dry_run:
+        if reasons:
+            note(f"note: without --force, this would be refused: {'; '.join(reasons)}")
+        out(f"dry run: {path} not written")
+        return 0
+    if args.apply:
+        _preflight()
+    backup = files.write_with_backup(path, new, old)
+    out(f"wrote {path}: {iface} {static.describe()}" + (f" (previous file: {backup})" if backup else ""))
+    if not args.apply:
+        return 0
+    return _apply(iface, path, static, old, backup, tools)
+
+
+def _preflight() -> None:
+    problem = apply.preflight()
+    if problem:
+        raise Failure(problem)
+
+
+def _guard(iface: str, args: argparse.Namespace, doing: str) -> list[str]:
+    """The lock-out reasons; raises Failure unless --force or --dry-run."""
+    reasons = lockout_reasons(iface, discovery.discover(), os.environ.get("SSH_CONNECTION"))
+    if reasons and args.force:
+        note(f"warning: --force: {'; '.join(reasons)}")
+    elif reasons and not args.dry_run:
+        raise Failure(f"refusing to {doing} {iface}: {'; '.join(reasons)} (--force to do it anyway)")
+    return reasons
+
+
+def _apply(iface: str, path: Path, static: StaticAddress, old: str | None, backup: Path | None,
+           tools: apply.Ifupdown) -> int:
+    try:
+        apply.apply_change(iface, path, static, old, backup, tools)
+    except apply.ApplyError as e:
+        raise Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED) from None
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    iface, static = _target(args)
+    path: Path = args.file
+    problems: list[str] = []
+    text = files.read_text(path)
+    if text is None:
+        problems.append(f"file: {path} does not exist")
+    else:
+        why = mismatch(text, iface, static)
+        if why:
+            problems.append(f"file: {path}: {why}")
+    if not discovery.interface_exists(iface):
+        problems.append(f"live: there is no interface {iface} on this machine")
+    else:
+        why = apply.verify(iface, static, seconds=0)
+        if why:
+            problems.append(f"live: {why}")
+    if problems:
+        for problem in problems:
+            out(f"MISMATCH {problem}")
+        return EXIT_ERROR
+    out(f"ok: {iface} has {static.describe()} in {path} and live")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "render": cmd_render, "set": cmd_set, "check": cmd_check}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except Failure as e:
+        note(f"error: {e}")
+        return e.status
+    except InterfacesError as e:
+        note(f"error: {e}")
+        return EXIT_USAGE
+    except (files.FilesError, discovery.DiscoveryError) as e:
+        note(f"error: {e}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        note("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as e:  # the promise: one line, never a traceback
+        note(f"internal error: {type(e).__name__}: {e}")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
