@@ -25,10 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from netconfig import files
+from netconfig import files, routes
 from netconfig.discovery import ipv4_addresses
 from netconfig.interfaces import StaticAddress
-from netconfig.routes import read_default_routes
 
 DEFAULT_INTERFACES = Path("/etc/network/interfaces")
 COMMAND_TIMEOUT = 60.0
@@ -75,7 +74,8 @@ class Ifupdown:
                 self.log(f"    {line}")
         return result
 
-    def _argv(self, tool: str, iface: str, file: Path | None, *extra: str, with_file: bool = True) -> list[str]:
+    def _argv(self, tool: str, iface: str, file: Path | None, *extra: str,
+              with_file: bool = True) -> list[str]:
         argv = [tool, *extra]
         chosen = file if file is not None else self.interfaces_file
         if with_file and chosen is not None and chosen != DEFAULT_INTERFACES:
@@ -94,7 +94,8 @@ class Ifupdown:
         """Whether ifupdown has `iface` in its state (brought up by ifup)."""
         argv = self._argv("ifquery", iface, None, "--state", with_file=False)
         try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+                                    check=False)
         except (OSError, subprocess.TimeoutExpired):
             return False
         return result.returncode == 0 and bool(result.stdout.strip())
@@ -121,7 +122,7 @@ def verify(iface: str, static: StaticAddress, seconds: float = VERIFY_SECONDS) -
             shown = ", ".join(sorted(a.with_prefixlen for a in held)) or "no IPv4 address"
             problem = f"{iface} does not hold {static.cidr} (it has {shown})"
         elif static.gateway is not None and not any(
-                r.interface == iface and r.gateway == static.gateway for r in read_default_routes()):
+                r.interface == iface and r.gateway == static.gateway for r in routes.read_default_routes()):
             problem = f"no default route via {static.gateway} on {iface}"
         if problem is None or time.monotonic() >= deadline:
             return problem

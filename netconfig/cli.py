@@ -64,7 +64,8 @@ def _add_address_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("iface", metavar="IFACE", help="interface name, e.g. eth1")
     parser.add_argument("--address", required=True, metavar="A/P",
                         help="IPv4 address with prefix length, e.g. 192.168.56.10/24")
-    parser.add_argument("--netmask", metavar="M", help="netmask (255.255.255.0 or 24) when --address has no /P")
+    parser.add_argument("--netmask", metavar="M",
+                        help="netmask (255.255.255.0 or 24) when --address has no /P")
     parser.add_argument("--gateway", metavar="G", help="default gateway, inside the subnet")
 
 

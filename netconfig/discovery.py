@@ -1,4 +1,5 @@
-"""Discovery of this machine's interfaces (netifaces, /sys/class/net): MAC, addresses, state, default route."""
+"""Discovery of this machine's interfaces (netifaces, /sys/class/net): MAC, addresses, state, default
+route."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from netconfig.routes import DefaultRoute, read_default_routes
+from netconfig import routes as route_table
 
 SYS_CLASS_NET = Path("/sys/class/net")
 IFF_UP = 0x1
@@ -95,7 +96,7 @@ def _addresses(entries: Iterable[dict[str, str]], family_bits: int) -> list[Any]
 
 
 def describe(name: str, addresses: dict[int, list[dict[str, str]]], af_link: int, af_inet: int,
-             af_inet6: int, state: str, routes: Iterable[DefaultRoute]) -> InterfaceInfo:
+             af_inet6: int, state: str, routes: Iterable[route_table.DefaultRoute]) -> InterfaceInfo:
     """Build an InterfaceInfo from netifaces' ifaddresses() result (pure)."""
     links = addresses.get(af_link, [])
     mac = links[0].get("addr") if links else None
@@ -112,7 +113,7 @@ def describe(name: str, addresses: dict[int, list[dict[str, str]]], af_link: int
 def discover() -> list[InterfaceInfo]:
     """Every interface of this network namespace, in netifaces' order."""
     ni = _netifaces()
-    routes = read_default_routes()
+    routes = route_table.read_default_routes()
     infos = []
     for name in ni.interfaces():
         try:

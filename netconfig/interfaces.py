@@ -161,7 +161,8 @@ def _check_host(ip: ipaddress.IPv4Address, network: ipaddress.IPv4Network, what:
                 f"({_host_range(network)})")
 
 
-def parse_static_address(address: str, netmask: str | None = None, gateway: str | None = None) -> StaticAddress:
+def parse_static_address(address: str, netmask: str | None = None,
+                         gateway: str | None = None) -> StaticAddress:
     """Validate and build a :class:`StaticAddress`.
 
     `address` is ``"192.168.0.1/24"``, or ``"192.168.0.1"`` with `netmask` ``"255.255.255.0"`` (or
@@ -357,6 +358,12 @@ def _logical_lines(text: str) -> list[tuple[str, str, tuple[int, ...], bool]]:
     return out
 
 
+def _option(entry: Entry) -> tuple[str, str]:
+    """(key, value) of an option line: ``address 10.0.0.1/8`` -> ("address", "10.0.0.1/8")."""
+    key = entry.words[0]
+    return key, entry.logical.strip()[len(key):].strip()
+
+
 def parse(text: str) -> InterfacesDocument:
     """Parse an interfaces(5) file. Never fails: lines ifupdown would reject are kept as they are."""
     entries: list[Entry] = []
@@ -371,8 +378,7 @@ def parse(text: str) -> InterfacesDocument:
         if open_header is not None:
             header = entries[open_header]
             end = (open_options[-1] if open_options else open_header) + 1
-            options = tuple((entries[j].words[0], entries[j].logical.strip()[len(entries[j].words[0]):].strip())
-                            for j in open_options)
+            options = tuple(_option(entries[j]) for j in open_options)
             stanzas.append(Stanza(header.words[0], header.words, open_header, end, options,
                                   header.in_vagrant_block))
         open_header, open_options = None, []
@@ -503,7 +509,8 @@ def mismatch(text: str, iface: str, static: StaticAddress) -> str | None:
 
 
 def dropped_options(text: str, iface: str) -> list[str]:
-    """The option lines set_static drops with the old ``inet`` stanzas (other than address/netmask/gateway)."""
+    """The option lines that set_static drops with the old ``inet`` stanzas (all but
+    address/netmask/gateway)."""
     return [f"{key} {value}".rstrip() for stanza in parse(text).iface_stanzas(iface, "inet")
             for key, value in stanza.options if key not in _STATIC_OPTIONS]
 

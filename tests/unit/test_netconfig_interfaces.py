@@ -51,7 +51,8 @@ def test_corpus_round_trips_byte_for_byte(path: Path) -> None:
 
 @pytest.mark.parametrize("text", [
     "", "\n", "\n\n\n", "#", "# only a comment", "auto lo", "iface lo inet loopback\n  ",
-    "auto eth0 \\", "auto eth0 \\\n", "a \\\n\\\n\\\n", "\r\n\r\n", "iface eth0 inet static\r\n address 1\r\n",
+    "auto eth0 \\", "auto eth0 \\\n", "a \\\n\\\n\\\n", "\r\n\r\n",
+    "iface eth0 inet static\r\n address 1\r\n",
     "\t\n  \t# x\\\n  y\n", "mapping eth0\n script x\n map a b\n", "option-without-stanza 1\nauto x\n",
     "iface e inet static\n\n\n  address 10.0.0.1/8\n# c\n\n", "\x0b\x0c\n\u2028 unicode \u00e9 line\n",
 ])
@@ -103,9 +104,9 @@ def test_vagrant_block_is_recognised() -> None:
 
 def _names(text: str) -> set[str]:
     doc = parse(text)
-    return {s.name for s in doc.stanzas if s.name} | {w for s in doc.stanzas
-                                                       if s.keyword == "auto" or s.keyword.startswith("allow-")
-                                                       for w in s.words[1:]}
+    marked = {w for s in doc.stanzas if s.keyword == "auto" or s.keyword.startswith("allow-")
+              for w in s.words[1:]}
+    return {s.name for s in doc.stanzas if s.name} | marked
 
 
 CASES = [(path.stem, iface) for path in CORPUS_FILES for iface in sorted(_names(path.read_text()) | {"ncfg9"})
@@ -142,7 +143,8 @@ def test_set_static_on_corpus(name: str, iface: str) -> None:
     assert marks(new) == marks(text)
     assert [s.keyword for s in new_doc.marks(iface) if s.keyword in {"auto", "allow-hotplug"}] == ["auto"]
     removed = {i for s in old_doc.iface_stanzas(iface, "inet") for i in range(s.start, s.end)}
-    old_comments = [e.logical for i, e in enumerate(old_doc.entries) if e.kind == "comment" and i not in removed]
+    old_comments = [e.logical for i, e in enumerate(old_doc.entries)
+                    if e.kind == "comment" and i not in removed]
     new_comments = [e.logical for e in new_doc.entries if e.kind == "comment"]
     assert new_comments == old_comments
 
@@ -221,7 +223,8 @@ def test_removed_line_between_blank_lines_takes_one_blank_along() -> None:
 @pytest.mark.parametrize(("text", "why"), [
     ("auto eth1\niface eth1 inet static\n address 192.168.56.20/24\n", "not 192.168.56.20/24 via"),
     ("iface eth1 inet static\n address 192.168.56.20/24\n gateway 192.168.56.1\n", "not marked auto"),
-    ("allow-hotplug eth1\nauto eth1\niface eth1 inet static\n address 192.168.56.20/24\n gateway 192.168.56.1\n",
+    ("allow-hotplug eth1\nauto eth1\niface eth1 inet static\n"
+     " address 192.168.56.20/24\n gateway 192.168.56.1\n",
      "allow-hotplug"),
     ("auto eth1\niface eth1 inet static\n address 192.168.56.20/24\n gateway 192.168.56.1\n mtu 9000\n",
      "other options: mtu"),
@@ -281,7 +284,8 @@ def test_render_stanza_format_is_stable() -> None:
 
 def test_static_address_helpers() -> None:
     s = parse_static_address(" 192.168.0.1 ", "255.255.255.0", "192.168.0.254")
-    assert s == StaticAddress(ipaddress.IPv4Interface("192.168.0.1/24"), ipaddress.IPv4Address("192.168.0.254"))
+    assert s == StaticAddress(ipaddress.IPv4Interface("192.168.0.1/24"),
+                              ipaddress.IPv4Address("192.168.0.254"))
     assert (str(s.address), s.prefixlen, str(s.netmask), str(s.network), s.cidr) == (
         "192.168.0.1", 24, "255.255.255.0", "192.168.0.0/24", "192.168.0.1/24")
     assert parse_static_address("192.168.0.1/24", "24") == parse_static_address("192.168.0.1/24", "/24")
@@ -305,7 +309,8 @@ def test_static_address_helpers() -> None:
     (("192.168.0.1", "0.0.0.255"), "not contiguous"),
     (("192.168.0.1", "mask"), "invalid netmask 'mask'"),
     (("192.168.0.1/24", "255.255.0.0"), "contradicts the prefix /24"),
-    (("192.168.0.0/24",), "network address of 192.168.0.0/24; use a host address (192.168.0.1-192.168.0.254)"),
+    (("192.168.0.0/24",),
+     "network address of 192.168.0.0/24; use a host address (192.168.0.1-192.168.0.254)"),
     (("192.168.0.255/24",), "broadcast address of 192.168.0.0/24"),
     (("0.0.0.0/8",), "unspecified"),
     (("127.0.0.2/8",), "loopback"),
@@ -328,7 +333,8 @@ def test_every_validation_error_is_one_clear_line(args: tuple[str | None, ...], 
     assert isinstance(raised.value, ValueError)
 
 
-@pytest.mark.parametrize("name", ["eth0", "ens3", "enp0s31f6", "wlp2s0", "br-lan", "veth_1.100", "a" * 15, "lo"])
+@pytest.mark.parametrize("name", ["eth0", "ens3", "enp0s31f6", "wlp2s0", "br-lan", "veth_1.100", "a" * 15,
+                                  "lo"])
 def test_valid_interface_names(name: str) -> None:
     assert validate_interface_name(name) == name
 
@@ -368,7 +374,7 @@ def test_module_works_as_a_lone_file(tmp_path: Path) -> None:
             "t = m.set_static('auto lo\\n', 'eth1', s)\n"
             "assert m.set_static(t, 'eth1', s) is t and m.current_static(t, 'eth1') == s\n"
             "print(m.inet_stanza_count(t, 'eth1'), m.validate_interface_name('eth1'))\n")
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1 eth1\n"
