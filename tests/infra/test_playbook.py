@@ -1,0 +1,56 @@
+"""site.yml run again changes nothing, check mode says so too, and it never cuts the branch Ansible sits on."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab_hosts import LabHost
+
+SITE = Path(__file__).resolve().parents[2] / "ansible" / "site.yml"
+
+
+def play(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("ansible-playbook")
+    if command is None:
+        pytest.fail("ansible-playbook is not on PATH (use the project's venv: make lab-test)")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(SITE.parent / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([command, "-i", str(inventory), str(SITE), *extra],
+                          capture_output=True, text=True, env=env, check=False)
+
+
+def run_site(inventory: Path, *extra: str) -> dict[str, int]:
+    result = play(inventory, *extra)
+    assert result.returncode == 0, f"site.yml {' '.join(extra)} failed:\n{result.stdout[-3000:]}{result.stderr}"
+    recap = dict(re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE))
+    assert recap, f"no PLAY RECAP in the output:\n{result.stdout[-2000:]}"
+    return {host: int(changed) for host, changed in recap.items()}
+
+
+def test_site_rerun_reports_no_change(inventory: Path) -> None:
+    changed = run_site(inventory)
+    assert all(count == 0 for count in changed.values()), f"changed per host: {changed}"
+
+
+def test_site_in_check_mode_reports_no_change(inventory: Path) -> None:
+    changed = run_site(inventory, "--check", "--diff")
+    assert all(count == 0 for count in changed.values()), f"changed per host: {changed}"
+
+
+def test_site_refuses_to_reconfigure_the_interface_ansible_uses(
+    server: LabHost, inventory_data: dict[str, Any], inventory: Path
+) -> None:
+    management = inventory_data["_meta"]["hostvars"][server.name]["ansible_host"]
+    holder = server.host.check_output(f"ip -o -4 addr show to {management}").split()
+    assert holder, f"no interface of {server.name} holds {management}"
+    before = server.host.file("/etc/network/interfaces").content_string
+    result = play(inventory, "--limit", server.name, "-e", f"static_ip_interface={holder[1]}",
+                  "-e", "static_ip_address=198.51.100.77/24")
+    assert result.returncode != 0, "site.yml changed the interface Ansible is connected through"
+    assert f"refusing to change {holder[1]}" in result.stdout
+    assert server.host.file("/etc/network/interfaces").content_string == before
