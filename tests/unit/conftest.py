@@ -1,0 +1,181 @@
+"""Shared pytest fixtures. Chat fixtures are named chat_*."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from chat.server import ChatServer, Config
+
+CHAT_WAIT = 5.0  # seconds a chat test waits for an expected line before failing
+
+
+class ChatConn:
+    """A line-oriented test client on a real socket. Every wait has a deadline."""
+
+    def __init__(self, host: str, port: int, *, rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(CHAT_WAIT)
+        self.sock.connect((host, port))
+        self._buf = b""
+        self.eof = False
+        self.seen: list[str] = []  # every line received, for failure messages
+
+    def send(self, line: str | bytes) -> None:
+        data = line if isinstance(line, bytes) else (line + "\n").encode()
+        self.sock.sendall(data)
+
+    def line(self, timeout: float = CHAT_WAIT) -> str:
+        """The next line; fails after ``timeout`` seconds or at end of stream."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            if self.eof:
+                raise AssertionError(f"connection closed; lines so far: {self.seen[-20:]}")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no line within {timeout} s; lines so far: {self.seen[-20:]}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                self.eof = True
+            self._buf += data
+        raw, self._buf = self._buf.split(b"\n", 1)
+        text = raw.decode()
+        self.seen.append(text)
+        return text
+
+    def expect(self, want: str | Callable[[str], bool], timeout: float = CHAT_WAIT) -> str:
+        """Read lines until one equals ``want`` (or satisfies it); return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.line(max(0.0, deadline - time.monotonic()))
+            if (want(text) if callable(want) else text == want):
+                return text
+
+    def until_reply(self, command: str = "/rooms", prefix: str = "* rooms:") -> list[str]:
+        """Send a command and return the lines that arrive before its reply: a barrier proving that
+        everything the server sent this client before it was processed has been seen."""
+        self.send(command)
+        lines = []
+        while not (text := self.line()).startswith(prefix):
+            lines.append(text)
+        return lines
+
+    def closed(self, timeout: float = CHAT_WAIT) -> list[str]:
+        """Wait for the server to close the connection; return the lines before that."""
+        lines = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines.append(self.line(max(0.0, deadline - time.monotonic())))
+            except AssertionError:
+                if self.eof:
+                    return lines
+                raise
+            except ConnectionResetError:
+                return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ChatServerThread:
+    """A ChatServer on its own event loop in a thread, on 127.0.0.1 and an ephemeral port."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.server = ChatServer(config)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.server.start()
+        self._ready.set()
+        await self.server.serve_until_stopped()
+
+    def start(self) -> ChatServerThread:
+        self._thread.start()
+        assert self._ready.wait(CHAT_WAIT), "chat server did not start"
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.address[1]
+
+    def call(self, function: Callable[[], object]) -> object:
+        """Run ``function`` on the server's loop and return its result (to inspect server state)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(_call(function), self._loop).result(CHAT_WAIT)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.server.stop)
+        self._thread.join(CHAT_WAIT)
+        assert not self._thread.is_alive(), "chat server did not stop"
+
+
+async def _call(function: Callable[[], object]) -> object:
+    return function()
+
+
+@pytest.fixture
+def chat_server_factory(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[..., ChatServerThread]]:
+    """Start chat servers with Config overrides (host 127.0.0.1, port 0); all stopped after the test,
+    which fails if the event loop logged an error (an exception in a callback)."""
+    servers: list[ChatServerThread] = []
+    caplog.set_level(logging.INFO)
+
+    def start(**overrides: object) -> ChatServerThread:
+        settings: dict[str, object] = {"host": "127.0.0.1", "port": 0, **overrides}
+        server = ChatServerThread(Config(**settings)).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, f"the chat server logged errors: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture
+def chat_server(chat_server_factory: Callable[..., ChatServerThread]) -> ChatServerThread:
+    """A chat server with default limits except no rate limit."""
+    return chat_server_factory(rate=0)
+
+
+@pytest.fixture
+def chat_connect() -> Iterator[Callable[..., ChatConn]]:
+    """Open ChatConns (``chat_connect(port)``), reading the greeting; all closed after the test."""
+    conns: list[ChatConn] = []
+
+    def connect(port: int, *, nick: str | None = None, room: str | None = None, greeting: bool = True,
+                rcvbuf: int | None = None) -> ChatConn:
+        conn = ChatConn("127.0.0.1", port, rcvbuf=rcvbuf)
+        conns.append(conn)
+        if greeting:
+            assert conn.line().startswith("* welcome to chatlab! you are guest")
+        if nick:
+            conn.send(f"/nick {nick}")
+            conn.expect(f"* you are now {nick}")
+        if room:
+            conn.send(f"/join {room}")
+            conn.expect(lambda text: text.startswith(f"* you joined {room} ("))
+        return conn
+
+    yield connect
+    for conn in conns:
+        conn.close()

@@ -1,0 +1,149 @@
+"""The chat server as a process: `python3 -m chat.server`, chat/TCPServer.py, flags, SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CHAT_WAIT, ChatConn
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ServerProcess:
+    """A chat server subprocess on 127.0.0.1 and an ephemeral port (read from its 'listening on' log)."""
+
+    def __init__(self, command: list[str], cwd: Path = REPO) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.log: list[str] = []
+        self._pending = b""
+        line = self.log_line(lambda text: "listening on" in text)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert match, line
+        self.port = int(match.group(1))
+
+    def log_line(self, want, timeout: float = CHAT_WAIT) -> str:
+        """The next stderr line satisfying ``want``."""
+        assert self.proc.stderr is not None
+        fd = self.proc.stderr.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                self.log.append(raw.decode())
+                if want(self.log[-1]):
+                    return self.log[-1]
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no such log line within {timeout} s; log: {self.log}"
+            if select.select([fd], [], [], remaining)[0]:
+                data = os.read(fd, 65536)
+                assert data, f"server exited; log: {self.log}"
+                self._pending += data
+
+    def rest_of_log(self) -> list[str]:
+        """The log lines up to the server's exit."""
+        assert self.proc.stderr is not None
+        self._pending += self.proc.stderr.read()
+        self.log += self._pending.decode().splitlines()
+        self._pending = b""
+        return self.log
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(CHAT_WAIT)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def chat_process() -> Iterator[ServerProcess]:
+    server = ServerProcess([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port", "0"])
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess, sig: signal.Signals) -> None:
+    a = ChatConn("127.0.0.1", chat_process.port)
+    b = ChatConn("127.0.0.1", chat_process.port)
+    for conn in (a, b):
+        conn.expect(lambda text: text.startswith("* welcome"))
+        conn.send("/join #lab")
+        conn.expect(lambda text: text.startswith("* you joined"))
+    chat_process.log_line(lambda text: "joined #lab" in text)  # logs joins
+    start = time.monotonic()
+    chat_process.proc.send_signal(sig)
+    for conn in (a, b):
+        assert conn.closed()[-1] == "* server shutting down"
+    assert chat_process.proc.wait(CHAT_WAIT) == 0
+    assert time.monotonic() - start < CHAT_WAIT
+    assert any("disconnected (server shutdown)" in line for line in chat_process.rest_of_log())
+
+
+def test_shutdown_does_not_wait_for_a_client_that_does_not_read(chat_process: ServerProcess) -> None:
+    stalled = ChatConn("127.0.0.1", chat_process.port, rcvbuf=4096)
+    stalled.send("/join #lab")
+    talker = ChatConn("127.0.0.1", chat_process.port)
+    talker.send("/join #lab")
+    talker.expect(lambda text: text.startswith("* you joined"))
+    start = time.monotonic()
+    chat_process.proc.send_signal(signal.SIGTERM)
+    assert chat_process.proc.wait(CHAT_WAIT) == 0
+    assert time.monotonic() - start < 2.0 + 1.0  # 2 s, plus interpreter exit on a busy machine
+    stalled.close()
+
+
+def test_logs_connections_joins_and_disconnects(chat_process: ServerProcess) -> None:
+    conn = ChatConn("127.0.0.1", chat_process.port)
+    assert "guest1 connected from 127.0.0.1:" in chat_process.log_line(lambda text: "connected" in text)
+    conn.send("/join #lab")
+    assert chat_process.log_line(lambda text: "joined" in text).endswith("guest1 joined #lab")
+    conn.send("/quit")
+    assert chat_process.log_line(lambda text: "disconnected" in text).endswith("guest1 disconnected (quit)")
+
+
+def test_tcpserver_script_runs_from_inside_chat() -> None:
+    server = ServerProcess([sys.executable, "TCPServer.py", "--host", "127.0.0.1", "--port", "0"],
+                           cwd=REPO / "chat")
+    try:
+        conn = ChatConn("127.0.0.1", server.port)
+        assert conn.line().startswith("* welcome to chatlab!")
+        conn.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "70000"], "argument --port: port must be 0-65535, not 70000"),
+        (["--rate", "fast"], "argument --rate: not a number: fast"),
+        (["--max-clients", "0"], "argument --max-clients: must be at least 1, not 0"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_flags_give_one_line(flags: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "chat.server", *flags], cwd=REPO, capture_output=True,
+                          text=True, timeout=CHAT_WAIT)
+    assert done.returncode == 2
+    assert done.stderr == f"chat-server: error: {message} (see --help)\n"
+
+
+def test_port_in_use_is_one_clear_line(chat_process: ServerProcess) -> None:
+    done = subprocess.run([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port",
+                           str(chat_process.port)], cwd=REPO, capture_output=True, text=True, timeout=CHAT_WAIT)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"cannot listen on 127.0.0.1:{chat_process.port}: Address already in use" in done.stderr
