@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -31,7 +32,7 @@ from netconfig.interfaces import StaticAddress
 
 DEFAULT_INTERFACES = Path("/etc/network/interfaces")
 COMMAND_TIMEOUT = 60.0
-VERIFY_SECONDS = 3.0
+VERIFY_SECONDS = 1.0
 
 Log = Callable[[str], None]
 
@@ -108,8 +109,10 @@ class Ifupdown:
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else f"exit status {result.returncode}"
+    """The most telling output line: the last one but ifupdown's own "failed to bring up" summary."""
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    telling = [line for line in lines if not re.match(r"if(up|down): failed to bring (up|down) ", line)]
+    return (telling or lines or [f"exit status {result.returncode}"])[-1]
 
 
 def verify(iface: str, static: StaticAddress, seconds: float = VERIFY_SECONDS) -> str | None:

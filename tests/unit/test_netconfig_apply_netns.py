@@ -1,0 +1,236 @@
+"""netconfig set --apply for real: ifupdown inside a network namespace of the test's own.
+
+Each test gets a namespace ``ncfgtest-XXXXXX`` and a veth pair ``ncfgXXXXXXh``/``ncfgXXXXXXi`` with the
+``i`` end moved in; ifupdown's state lives in the test's temporary directory (``--state-dir``) and the
+interfaces file is a temporary file (``--file``). Everything is deleted in teardown. Nothing touches the
+machine's /etc/network/interfaces or its real interfaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OLD = "10.77.0.4/24"
+NEW = "10.77.0.5/24"
+
+
+def _skip_reason() -> str | None:
+    if sys.platform != "linux":
+        return "network namespaces are Linux only"
+    if os.geteuid() != 0:
+        return "needs root (ip netns, ifup/ifdown); run the unit tests as root to include them"
+    for tool, package in (("ip", "iproute2"), ("ifup", "ifupdown"), ("ifdown", "ifupdown"),
+                          ("ifquery", "ifupdown")):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install {package})"
+    return None
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=check)
+
+
+@dataclass
+class Netns:
+    name: str
+    iface: str  # the veth end inside the namespace
+    host_end: str
+    tag: str
+    file: Path
+    state_dir: Path
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return sh("ip", "netns", "exec", self.name, *argv, check=check)
+
+    def netconfig(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
+        env["PYTHONPATH"] = str(ROOT)
+        argv = ["ip", "netns", "exec", self.name, sys.executable, "-m", "netconfig.cli", *args]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def set(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.netconfig("set", self.iface, "--file", str(self.file), "--state-dir", str(self.state_dir),
+                              *args)
+
+    def ifup(self) -> None:
+        self.run("ifup", "-i", str(self.file), "--state-dir", str(self.state_dir), self.iface)
+
+    def ipv4(self, iface: str | None = None) -> set[str]:
+        out = self.run("ip", "-4", "-o", "addr", "show", "dev", iface or self.iface).stdout
+        return {w[w.index("inet") + 1] for w in (line.split() for line in out.splitlines())}
+
+    def default_route(self) -> str:
+        return self.run("ip", "-4", "route", "show", "default").stdout.strip()
+
+    def ifupdown_has_it_up(self) -> bool:
+        result = self.run("ifquery", "--state", "--state-dir", str(self.state_dir), self.iface, check=False)
+        return result.returncode == 0 and bool(result.stdout.strip())
+
+    def other_default_route(self) -> None:
+        """A second link inside the namespace holding the default route: ifup of a stanza with a gateway
+        then fails ("RTNETLINK answers: File exists"), as it does on a real host with two gateways."""
+        other, peer = f"ncfg{self.tag}o", f"ncfg{self.tag}p"
+        self.run("ip", "link", "add", other, "type", "veth", "peer", "name", peer)
+        self.run("ip", "addr", "add", "10.88.0.2/24", "dev", other)
+        self.run("ip", "link", "set", other, "up")
+        self.run("ip", "link", "set", peer, "up")
+        self.run("ip", "route", "add", "default", "via", "10.88.0.1", "dev", other)
+
+
+@pytest.fixture
+def netns(tmp_path: Path) -> Iterator[Netns]:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    tag = uuid.uuid4().hex[:6]
+    ns = Netns(f"ncfgtest-{tag}", f"ncfg{tag}i", f"ncfg{tag}h", tag, tmp_path / "interfaces",
+               tmp_path / "ifstate")
+    ns.state_dir.mkdir()
+    created = sh("ip", "netns", "add", ns.name, check=False)
+    if created.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here: {created.stderr.strip()}")
+    try:
+        sh("ip", "link", "add", ns.host_end, "type", "veth", "peer", "name", ns.iface)
+        Path(f"/proc/sys/net/ipv6/conf/{ns.host_end}/disable_ipv6").write_text("1\n")
+        sh("ip", "link", "set", ns.iface, "netns", ns.name)
+        sh("ip", "link", "set", ns.host_end, "up")
+        ns.run("ip", "link", "set", "lo", "up")
+        yield ns
+    finally:
+        sh("ip", "netns", "del", ns.name, check=False)
+        sh("ip", "link", "del", ns.host_end, check=False)  # gone with its peer already, normally
+        assert ns.name not in sh("ip", "netns", "list").stdout
+        assert ns.host_end not in sh("ip", "-o", "link").stdout
+
+
+def stanza_file(ns: Netns, address: str | None = OLD, extra: str = "") -> str:
+    text = "# test file\nauto lo\niface lo inet loopback\n"
+    if address:
+        text += f"\nauto {ns.iface}\niface {ns.iface} inet static\n    address {address}\n"
+    return text + extra
+
+
+def test_apply_replaces_the_live_address(netns: Netns) -> None:
+    original = stanza_file(netns, extra=f"\niface {netns.iface} inet6 manual\n")
+    netns.file.write_text(original)
+    netns.ifup()
+    assert netns.ipv4() == {OLD}
+
+    result = netns.set("--address", NEW, "--apply")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"applied: {netns.iface} holds {NEW}" in result.stdout
+    # the old address is gone (ifdown ran with the previous file), the new one is there
+    assert netns.ipv4() == {NEW}
+    assert netns.ifupdown_has_it_up()
+    assert netns.file.read_text() == original.replace(OLD, NEW)
+    assert (netns.file.parent / ".interfaces.netconfig.bak").read_text() == original
+
+    check = netns.netconfig("check", netns.iface, "--address", NEW, "--file", str(netns.file))
+    assert (check.returncode, check.stdout) == (0, f"ok: {netns.iface} has {NEW} (no gateway) in "
+                                                   f"{netns.file} and live\n")
+    again = netns.set("--address", NEW, "--apply")
+    assert again.returncode == 0
+    assert again.stdout == (f"unchanged: {netns.file} already has {NEW} (no gateway) for {netns.iface}\n"
+                            f"unchanged: {netns.iface} already holds {NEW}\n")
+    mismatch = netns.netconfig("check", netns.iface, "--address", OLD, "--file", str(netns.file))
+    assert mismatch.returncode == 1
+    assert f"MISMATCH live: {netns.iface} does not hold {OLD} (it has {NEW})" in mismatch.stdout
+
+
+def test_failed_ifup_rolls_back_file_and_address(netns: Netns) -> None:
+    original = stanza_file(netns)
+    netns.file.write_text(original)
+    netns.ifup()
+    netns.other_default_route()
+    route_before = netns.default_route()
+
+    result = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--apply")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"netconfig: error: apply failed: ifup {netns.iface} failed: "
+                                    "RTNETLINK answers: File exists; rolled back")
+    assert f"rolled back: restored {netns.file} and re-applied the old configuration" in result.stderr
+    assert netns.file.read_text() == original
+    assert netns.ipv4() == {OLD}
+    assert netns.ifupdown_has_it_up()
+    assert netns.default_route() == route_before
+
+
+def test_address_set_by_hand_is_replaced_and_restored(netns: Netns) -> None:
+    """ifupdown never had the interface up: no ifdown; the hand-set address goes, and comes back on
+    rollback (with `ip addr add`, since the old file has no stanza to re-apply)."""
+    original = stanza_file(netns, address=None)
+    netns.file.write_text(original)
+    netns.run("ip", "addr", "add", "10.77.0.9/24", "dev", netns.iface)
+    netns.run("ip", "link", "set", netns.iface, "up")
+    netns.other_default_route()
+
+    failed = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--apply")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert netns.file.read_text() == original
+    assert netns.ipv4() == {"10.77.0.9/24"}
+    assert not netns.ifupdown_has_it_up()
+
+    done = netns.set("--address", NEW, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert netns.ipv4() == {NEW}
+    assert netns.file.read_text() == original + "\n" + (
+        f"auto {netns.iface}\niface {netns.iface} inet static\n    address {NEW}\n")
+
+
+def test_address_missing_after_ifup_rolls_back(netns: Netns) -> None:
+    """ifup succeeds but a hook takes the new address away: the check after ifup catches it."""
+    hook = f"\niface {netns.iface} inet6 manual\n    up ip addr del {NEW} dev {netns.iface} || true\n"
+    original = stanza_file(netns, extra=hook)
+    netns.file.write_text(original)
+    netns.ifup()
+    assert netns.ipv4() == {OLD}
+
+    result = netns.set("--address", NEW, "--apply")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"apply failed: {netns.iface} does not hold {NEW} (it has no IPv4 address)" in result.stderr
+    assert netns.file.read_text() == original
+    assert netns.ipv4() == {OLD}
+    assert netns.ifupdown_has_it_up()
+
+
+def test_unchanged_file_but_wrong_live_address_is_applied(netns: Netns) -> None:
+    netns.file.write_text(stanza_file(netns, address=NEW))
+    netns.run("ip", "addr", "add", OLD, "dev", netns.iface)
+    result = netns.set("--address", NEW, "--apply")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"unchanged: {netns.file} already has {NEW}")
+    assert f"applying {netns.file} to {netns.iface}" in result.stdout
+    assert netns.ipv4() == {NEW}
+
+
+def test_the_default_route_interface_is_refused_for_real(netns: Netns) -> None:
+    """No fakes: inside the namespace the interface really carries the default route."""
+    original = stanza_file(netns)
+    netns.file.write_text(original)
+    netns.ifup()
+    netns.run("ip", "route", "add", "default", "via", "10.77.0.1", "dev", netns.iface)
+    refused = netns.set("--address", NEW, "--apply")
+    assert refused.returncode == 1
+    assert refused.stderr == (f"netconfig: error: refusing to change {netns.iface}: {netns.iface} carries "
+                              "the default route (ipv4) (--force to do it anyway)\n")
+    assert netns.file.read_text() == original
+    assert netns.ipv4() == {OLD}
+
+    forced = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--apply", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert netns.ipv4() == {NEW}
+    assert str(ipaddress.IPv4Address("10.77.0.1")) in netns.default_route()
