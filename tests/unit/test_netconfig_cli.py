@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from netconfig import apply, cli, routes
+
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "netconfig_corpus"
 IFACE = "ncfgoffline0"  # no such interface here: the commands that need one get --offline
@@ -164,3 +166,34 @@ def test_python_dash_m_netconfig() -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0
     assert "set" in result.stdout and "check" in result.stdout
+
+
+def test_missing_netifaces_is_one_clear_line() -> None:
+    code = ("import sys\nsys.modules['netifaces'] = None  # as if not installed\n"
+            "from netconfig.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    result = subprocess.run([sys.executable, "-c", code, "list"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr == ("netconfig: error: netifaces is not installed: pip install netifaces-plus "
+                             "(or pip install 'chatlab[netconfig]')\n")
+
+
+@pytest.mark.parametrize(("fake", "message"), [
+    ("not-root", "--apply needs root"),
+    ("no-ifupdown", "--apply needs ifup, which is not installed (apt-get install ifupdown)"),
+])
+def test_apply_preflight_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str], fake: str, message: str) -> None:
+    """In-process: what cannot be arranged for real here (a non-root user, a machine without ifupdown)."""
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
+    if fake == "not-root":
+        monkeypatch.setattr(apply.os, "geteuid", lambda: 1000)
+    else:
+        monkeypatch.setattr(apply.shutil, "which", lambda tool: None)
+    path = tmp_path / "interfaces"
+    path.write_text("auto lo\niface lo inet loopback\n")
+    assert cli.main(["set", "lo", "--address", "10.254.0.5/24", "--file", str(path), "--apply"]) == 1
+    assert capsys.readouterr().err.startswith(f"netconfig: error: {message}")
+    assert path.read_text() == "auto lo\niface lo inet loopback\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["interfaces"]
