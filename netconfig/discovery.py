@@ -55,7 +55,7 @@ def _netifaces() -> ModuleType:
 
 def interface_exists(name: str) -> bool:
     """Whether this network namespace has an interface `name` (no netifaces needed)."""
-    return (SYS_CLASS_NET / name).exists() and "/" not in name and name not in {"", ".", ".."}
+    return "/" not in name and name not in {"", ".", ".."} and (SYS_CLASS_NET / name).exists()
 
 
 def link_state(name: str) -> str:
