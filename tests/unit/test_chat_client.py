@@ -1,0 +1,256 @@
+"""The chat client: piped mode and errors as a subprocess, the terminal mode in a real terminal (tmux)."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CHAT_WAIT, ChatServerThread
+
+from chat import client, protocol
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class PipedClient:
+    """chat-client with stdin and stdout as pipes; stdout read line by line with deadlines."""
+
+    def __init__(self, port: int, *flags: str, script: str = "-m chat.client", cwd: Path = REPO) -> None:
+        command = [sys.executable, *script.split(), "--host", "127.0.0.1", "--port", str(port), *flags]
+        self.proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self._pending = b""
+        self.out: list[str] = []
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def expect(self, want: str, timeout: float = CHAT_WAIT) -> str:
+        """Read printed lines until one equals ``want``."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                self.out.append(raw.decode())
+                if self.out[-1] == want:
+                    return want
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"client never printed {want!r}; it printed {self.out}"
+            if select.select([fd], [], [], remaining)[0]:
+                data = os.read(fd, 65536)
+                assert data, f"client output ended before {want!r}; it printed {self.out}"
+                self._pending += data
+
+    def finish(self) -> tuple[int, str]:
+        """Close stdin; return the exit code and what it printed on stderr."""
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self.proc.stdin.close()
+        self._pending += self.proc.stdout.read()
+        self.out += self._pending.decode().splitlines()
+        status = self.proc.wait(CHAT_WAIT)
+        err = self.proc.stderr.read().decode()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return status, err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(CHAT_WAIT)
+
+
+@pytest.fixture
+def chat_piped() -> Iterator[Callable[..., PipedClient]]:
+    clients: list[PipedClient] = []
+
+    def start(port: int, *flags: str, **options: object) -> PipedClient:
+        clients.append(PipedClient(port, *flags, **options))  # type: ignore[arg-type]
+        return clients[-1]
+
+    yield start
+    for piped in clients:
+        piped.kill()
+
+
+def test_piped_client_stays_connected_until_end_of_input(chat_server: ChatServerThread, chat_connect,
+                                                         chat_piped) -> None:
+    bob = chat_connect(chat_server.port, nick="bob", room="#lab")
+    alice = chat_piped(chat_server.port, "--nick", "alice")
+    alice.send("/join #lab")
+    alice.expect("* you joined #lab (2 members)")
+    assert bob.line() == "* alice joined #lab"
+    alice.send("hello from a pipe")
+    assert bob.line() == "[#lab] alice: hello from a pipe"
+    bob.send("hello back")  # arrives while alice's stdin is still open
+    alice.expect("[#lab] bob: hello back")
+    alice.send("/rooms")
+    alice.expect("* rooms: #lab (2)")
+    status, err = alice.finish()  # end of input: /quit, then exit once the server closes
+    assert (status, err) == (0, "")
+    assert alice.out[-1] == "* bye"
+    assert bob.line() == "* alice left #lab (quit)"
+
+
+def test_piped_client_exits_0_when_the_server_shuts_down(chat_server: ChatServerThread, chat_piped) -> None:
+    piped = chat_piped(chat_server.port)
+    piped.expect(protocol.greeting("guest1"))
+    chat_server.stop()
+    piped.expect("* server shutting down")
+    status, err = piped.finish()
+    assert (status, err) == (0, "")
+
+
+def test_tcpclient_script_runs_from_inside_chat(chat_server: ChatServerThread, chat_piped) -> None:
+    piped = chat_piped(chat_server.port, script="TCPClient.py", cwd=REPO / "chat")
+    piped.send("/help")
+    piped.expect(protocol.help_text())
+    assert piped.finish()[0] == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_unreachable_server_is_one_line_and_exit_1() -> None:
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(port)],
+                          cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHAT_WAIT)
+    assert done.returncode == 1
+    assert done.stderr == f"cannot connect to 127.0.0.1:{port}: Connection refused\n"
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "http"], "argument --port: not a whole number: http"),
+        (["--nick", "no spaces"], "argument --nick: use 1-32 letters, digits, _ or -"),
+        (["--colour"], "unrecognized arguments: --colour"),
+    ],
+)
+def test_bad_flags_are_one_line(flags: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "chat.client", *flags], cwd=REPO, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=CHAT_WAIT)
+    assert done.returncode == 2
+    assert done.stderr == f"chat-client: error: {message} (see --help)\n"
+
+
+def test_client_reads_the_servers_notices() -> None:
+    assert client.NICK_NOTICE.match(protocol.greeting("guest7")).group(1) == "guest7"
+    assert client.NICK_NOTICE.match(protocol.nick_changed_self("Ann-1")).group(1) == "Ann-1"
+    assert client.NICK_NOTICE.match(protocol.nick_changed("a", "b")) is None
+    assert client.JOINED_NOTICE.match(protocol.joined_self("#lab", 3)).group(1) == "#lab"
+    assert client.LEFT_NOTICE.match(protocol.left_self("#lab")).group(1) == "#lab"
+    assert client.LEFT_NOTICE.match(protocol.left("bob", "#lab")) is None
+
+
+# --- the terminal mode, in a real terminal -----------------------------------------------------------
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command in an 80x16 terminal."""
+
+    def __init__(self, tmp_path: Path, command: list[str]) -> None:
+        config = tmp_path / "tmux.conf"
+        config.write_text("set -g remain-on-exit on\nset -g history-limit 100\n")
+        self.base = ["tmux", "-L", f"chatlab-test-{os.getpid()}-{id(self)}", "-f", str(config)]
+        self.run("new-session", "-d", "-s", "chat", "-x", "80", "-y", "16", "-c", str(REPO),
+                 " ".join(command))
+
+    def run(self, *args: str) -> str:
+        return subprocess.run([*self.base, *args], check=True, capture_output=True, text=True,
+                              timeout=CHAT_WAIT).stdout
+
+    def type(self, text: str, enter: bool = True) -> None:
+        self.run("send-keys", "-t", "chat", "-l", text)
+        if enter:
+            self.run("send-keys", "-t", "chat", "Enter")
+
+    def screen(self) -> list[str]:
+        return self.run("capture-pane", "-p", "-t", "chat").rstrip("\n").split("\n")
+
+    def wait(self, what: str, check: Callable[[list[str]], bool]) -> list[str]:
+        deadline = time.monotonic() + CHAT_WAIT
+        while not check(rows := self.screen()):
+            assert time.monotonic() < deadline, f"screen never showed {what}:\n" + "\n".join(rows)
+            time.sleep(0.05)
+        return rows
+
+    def exit_status(self) -> int | None:
+        dead, _, status = self.run("display-message", "-p", "-t", "chat",
+                                   "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
+        return int(status) if dead == "1" else None
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=CHAT_WAIT)
+
+
+@pytest.fixture
+def chat_tmux(tmp_path: Path) -> Iterator[Callable[[list[str]], Tmux]]:
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed: the terminal-mode client test needs it (apt-get install tmux)")
+    sessions: list[Tmux] = []
+
+    def start(command: list[str]) -> Tmux:
+        sessions.append(Tmux(tmp_path, command))
+        return sessions[-1]
+
+    yield start
+    for session in sessions:
+        session.kill()
+
+
+def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatServerThread, chat_connect,
+                                                              chat_tmux) -> None:
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(chat_server.port)])
+    tmux.wait("the nickname question", lambda rows: rows[0].startswith("nickname (Enter for a guest name):"))
+    tmux.type("alice")
+    rows = tmux.wait("the prompt without a room", lambda rows: rows[-1] == "(no room)>")
+    assert "* you are now alice" in rows
+    assert rows[-2].startswith(" alice @ 127.0.0.1:")
+
+    bob = chat_connect(chat_server.port, nick="bob", room="#lab")
+    tmux.type("/join #lab")
+    tmux.wait("the room in the prompt", lambda rows: rows[-1] == "#lab>")
+    assert bob.line() == "* alice joined #lab"
+
+    tmux.type("hello wor", enter=False)  # half a line typed...
+    tmux.wait("the typed text", lambda rows: rows[-1] == "#lab> hello wor")
+    bob.send("a line arriving while alice types")  # ...when a line arrives
+    rows = tmux.wait("the incoming line", lambda rows: "[#lab] bob: a line arriving while alice types" in rows)
+    assert rows[-1] == "#lab> hello wor"  # the typed text is intact, on its own line
+    tmux.type("ld")
+    assert bob.line() == "[#lab] alice: hello world"
+    rows = tmux.wait("alice's own line", lambda rows: "[#lab] alice: hello world" in rows)
+    assert rows[-1] == "#lab>"
+
+    tmux.type("/leave")
+    tmux.wait("the prompt without a room", lambda rows: rows[-1] == "(no room)>")
+    tmux.type("/quit")
+    deadline = time.monotonic() + CHAT_WAIT
+    while (status := tmux.exit_status()) is None:
+        assert time.monotonic() < deadline, "client did not exit after /quit:\n" + "\n".join(tmux.screen())
+        time.sleep(0.05)
+    assert status == 0
+    assert "* bye" in tmux.screen()
+
+
+def test_terminal_client_with_nick_flag_does_not_ask(chat_server: ChatServerThread, chat_tmux) -> None:
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(chat_server.port),
+                      "--nick", "carol"])
+    rows = tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now carol" in rows)
+    assert not any(row.startswith("nickname") for row in rows)
