@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from netconfig import apply, discovery, files
+from netconfig import apply, discovery, files, session
 from netconfig.guard import lockout_reasons
 from netconfig.interfaces import (
     InterfacesError,
@@ -80,7 +79,10 @@ def build_parser() -> Parser:
     p = sub.add_parser("render", help="print the stanza for IFACE")
     _add_address_options(p)
 
-    p = sub.add_parser("set", help="write the static address of IFACE into the interfaces file")
+    p = sub.add_parser("set", help="write the static address of IFACE into the interfaces file",
+                       epilog="The previous file is kept as .NAME.netconfig.bak next to it. Exit status: 0 "
+                       "written or unchanged, 1 error or refused, 2 invalid arguments, 3 --apply failed "
+                       "and was rolled back, 4 the rollback failed too.")
     _add_address_options(p)
     p.add_argument("--file", type=Path, default=apply.DEFAULT_INTERFACES, metavar="PATH",
                    help=f"the interfaces file (default {apply.DEFAULT_INTERFACES})")
@@ -217,7 +219,7 @@ def _preflight() -> None:
 
 def _guard(iface: str, args: argparse.Namespace, doing: str) -> list[str]:
     """The lock-out reasons; raises Failure unless --force or --dry-run."""
-    reasons = lockout_reasons(iface, discovery.discover(), os.environ.get("SSH_CONNECTION"))
+    reasons = lockout_reasons(iface, discovery.discover(), session.ssh_connection())
     if reasons and args.force:
         note(f"warning: --force: {'; '.join(reasons)}")
     elif reasons and not args.dry_run:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes
+from netconfig import apply, cli, routes, session
 from netconfig.interfaces import current_static, parse_static_address
 
 IFACE = "ncfgsim0"
@@ -120,6 +120,7 @@ def test_cli_exit_status_of_a_failed_apply(tmp_path: Path, monkeypatch: pytest.M
         raise apply.ApplyError("apply failed: because", rolled_back)
 
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
     monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     monkeypatch.setattr(apply, "preflight", lambda: None)
     monkeypatch.setattr(apply, "apply_change", failing)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes
+from netconfig import apply, cli, routes, session
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "netconfig_corpus"
@@ -186,6 +186,7 @@ def test_apply_preflight_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
                                         capsys: pytest.CaptureFixture[str], fake: str, message: str) -> None:
     """In-process: what cannot be arranged for real here (a non-root user, a machine without ifupdown)."""
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
     monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     if fake == "not-root":
         monkeypatch.setattr(apply.os, "geteuid", lambda: 1000)

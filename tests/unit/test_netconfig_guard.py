@@ -7,11 +7,14 @@ interfaces are this machine's real ones (``lo`` is everywhere); the file written
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from netconfig import cli, routes
+from netconfig import cli, routes, session
 from netconfig.discovery import InterfaceInfo, discover
 from netconfig.guard import lockout_reasons, ssh_local_address
 
@@ -47,6 +50,7 @@ def test_lockout_reasons() -> None:
 @pytest.fixture
 def no_ssh_no_route(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)  # the session running the tests
     monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     return monkeypatch
 
@@ -98,7 +102,6 @@ def test_other_interfaces_pass(tmp_path: Path, no_ssh_no_route: pytest.MonkeyPat
 def test_the_real_default_route_interface_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Nothing faked: the interface of this machine's default route."""
-    monkeypatch.delenv("SSH_CONNECTION", raising=False)
     holders = [i for i in discover() if "ipv4" in i.default_route]
     if not holders:
         pytest.skip("this machine has no IPv4 default route to protect")
@@ -106,4 +109,34 @@ def test_the_real_default_route_interface_is_refused(tmp_path: Path, monkeypatch
     path = tmp_path / "interfaces"
     assert cli.main(["set", iface, "--address", ADDRESS, "--file", str(path)]) == 1
     assert f"refusing to change {iface}: {iface} carries the default route" in capsys.readouterr().err
+    assert not path.exists()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _under_sudo_like_parent(ssh_connection: str, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run python in a child of a shell that has SSH_CONNECTION, without it itself (as sudo does)."""
+    env = dict(os.environ, SSH_CONNECTION=ssh_connection, PYTHONPATH=str(ROOT))
+    script = 'code=$1; shift; env -u SSH_CONNECTION "$0" -c "$code" "$@"; exit $?'  # no exec: not last
+    return subprocess.run(["sh", "-c", script, sys.executable, code, *args], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_ssh_connection_is_found_in_a_parent_process() -> None:
+    code = ("import os\nfrom netconfig.session import ssh_connection\n"
+            "print(os.environ.get('SSH_CONNECTION'), ssh_connection())")
+    result = _under_sudo_like_parent("198.51.100.7 40000 198.51.100.1 22", code)
+    assert result.stdout == "None 198.51.100.7 40000 198.51.100.1 22\n", result.stderr
+
+
+def test_session_of_a_parent_is_protected(tmp_path: Path) -> None:
+    """sudo drops SSH_CONNECTION: the guard still sees the session (here one on lo's 127.0.0.1)."""
+    code = "import sys\nfrom netconfig.cli import main\nsys.exit(main(sys.argv[1:]))"
+    path = tmp_path / "interfaces"
+    result = _under_sudo_like_parent("127.0.0.9 40000 127.0.0.1 22", code,
+                                     "set", "lo", "--address", ADDRESS, "--file", str(path))
+    assert result.returncode == 1
+    assert "refusing to change lo: " in result.stderr
+    assert "lo holds 127.0.0.1, the address of this SSH session (SSH_CONNECTION)" in result.stderr
     assert not path.exists()
