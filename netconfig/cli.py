@@ -184,22 +184,21 @@ def cmd_set(args: argparse.Namespace) -> int:
         if apply.verify(iface, static, seconds=0) is None:
             out(f"unchanged: {iface} already holds {static.cidr}")
             return 0
-        _guard(iface, args, "apply the file to")
+        _refuse(f"refusing to apply the file to {iface}", _lockout(iface), args)
         out(f"applying {path} to {iface}")
         return _apply(iface, path, static, old, None, tools)
 
-    reasons = _guard(iface, args, "change") if live else []
+    reasons = _lockout(iface) if live else []
     conflicts = _sourced_conflicts(path, new, iface)
-    if conflicts and not args.force:
-        raise Failure(f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet; "
-                      "ifupdown would apply both: fix that file first (or --force)")
+    if conflicts:
+        reasons.append(f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet "
+                       "and ifupdown would apply both: fix that file first")
+    _refuse(f"refusing to change {iface}", reasons, args)
     for option in dropped_options(text, iface):
         note(f"note: the old stanza's option '{option}' is dropped")
     if args.diff:
         sys.stdout.write(unified_diff(text, new, path))
     if args.dry_run:
-        if reasons:
-            note(f"note: without --force, this would be refused: {'; '.join(reasons)}")
         out(f"dry run: {path} not written")
         return 0
     if args.apply:
@@ -217,14 +216,20 @@ def _preflight() -> None:
         raise Failure(problem)
 
 
-def _guard(iface: str, args: argparse.Namespace, doing: str) -> list[str]:
-    """The lock-out reasons; raises Failure unless --force or --dry-run."""
-    reasons = lockout_reasons(iface, discovery.discover(), session.ssh_connection())
-    if reasons and args.force:
+def _lockout(iface: str) -> list[str]:
+    return lockout_reasons(iface, discovery.discover(), session.ssh_connection())
+
+
+def _refuse(what: str, reasons: list[str], args: argparse.Namespace) -> None:
+    """Refuse (raise Failure) when there are reasons, unless --force (a warning) or --dry-run (a note)."""
+    if not reasons:
+        return
+    if args.force:
         note(f"warning: --force: {'; '.join(reasons)}")
-    elif reasons and not args.dry_run:
-        raise Failure(f"refusing to {doing} {iface}: {'; '.join(reasons)} (--force to do it anyway)")
-    return reasons
+    elif args.dry_run:
+        note(f"note: without --force, this would be refused: {'; '.join(reasons)}")
+    else:
+        raise Failure(f"{what}: {'; '.join(reasons)} (--force to do it anyway)")
 
 
 def _apply(iface: str, path: Path, static: StaticAddress, old: str | None, backup: Path | None,

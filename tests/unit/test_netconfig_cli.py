@@ -129,7 +129,11 @@ def test_a_sourced_file_configuring_the_interface_is_refused(tmp_path: Path) -> 
     path = tmp_path / "interfaces"
     path.write_text("source-directory interfaces.d\n")
     args = ("set", IFACE, "--address", "10.1.0.5/24", "--offline", "--file", str(path))
-    one_error_line(run(*args), 1, f"{fragment} (sourced by {path}) also configures {IFACE} inet")
+    one_error_line(run(*args), 1, f"refusing to change {IFACE}: {fragment} (sourced by {path}) also "
+                   f"configures {IFACE} inet and ifupdown would apply both")
+    dry = run(*args, "--dry-run")
+    assert dry.returncode == 0
+    assert dry.stderr.startswith("netconfig: note: without --force, this would be refused: ")
     assert path.read_text() == "source-directory interfaces.d\n"
     assert run(*args, "--force").returncode == 0
     assert "10.1.0.5/24" in path.read_text()
