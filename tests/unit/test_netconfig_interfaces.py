@@ -91,6 +91,15 @@ def test_continued_line_starting_with_hash_is_no_comment() -> None:
     assert doc.marks("wlan0")[0].words == ("auto", "lo", "eth0", "wlan0")
 
 
+def test_no_end_of_line_comments() -> None:
+    """interfaces(5): only whole lines are comments; a '#' later in a line is part of it."""
+    doc = parse("iface eth0 inet static\n    address 10.0.0.1/24 # office\n    up echo a#b\n  # c\n")
+    assert doc.iface_stanzas("eth0")[0].options == (("address", "10.0.0.1/24 # office"), ("up", "echo a#b"))
+    assert [e.kind for e in doc.entries] == ["stanza", "option", "option", "comment"]
+    with pytest.raises(InterfacesError, match="invalid netmask '24 # office'"):
+        current_static(doc.render(), "eth0")
+
+
 def test_vagrant_block_is_recognised() -> None:
     doc = parse(corpus("vagrant-debian12"))
     assert [s.in_vagrant_block for s in doc.iface_stanzas("eth1")] == [True]
