@@ -69,10 +69,10 @@ def connected_addresses(module: AnsibleModule) -> set[str]:
 
 
 def bounce(module: AnsibleModule, interface: str, path: str) -> None:
-    """ifdown (old stanza may not match: ignore), flush, ifup with the file as it is now."""
+    """ifdown (the old stanza may not match the file any more: ignored), flush IPv4, ifup with the file as it is now."""
     extra = [] if path == "/etc/network/interfaces" else ["-i", path]
     module.run_command(["ifdown", "--force", *extra, interface])
-    module.run_command(["ip", "addr", "flush", "dev", interface])
+    module.run_command(["ip", "-4", "addr", "flush", "dev", interface])
     rc, out, err = module.run_command(["ifup", *extra, interface])
     if rc != 0:
         raise RuntimeError((err or out).strip().splitlines()[-1] if (err or out).strip() else f"ifup exit {rc}")
