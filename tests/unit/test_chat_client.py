@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shlex
 import shutil
 import socket
 import subprocess
@@ -162,14 +163,15 @@ def test_client_reads_the_servers_notices() -> None:
 
 
 class Tmux:
-    """A private tmux server (its own socket) running one command in an 80x16 terminal."""
+    """A private tmux server (its own socket) running one command in an 80x16 terminal, then printing
+    the command's exit status (and staying open so that the screen can be read)."""
 
     def __init__(self, tmp_path: Path, command: list[str]) -> None:
         config = tmp_path / "tmux.conf"
-        config.write_text("set -g remain-on-exit on\nset -g history-limit 100\n")
+        config.write_text("set -g history-limit 100\n")
         self.base = ["tmux", "-L", f"chatlab-test-{os.getpid()}-{id(self)}", "-f", str(config)]
-        self.run("new-session", "-d", "-s", "chat", "-x", "80", "-y", "16", "-c", str(REPO),
-                 " ".join(command))
+        shell = " ".join(shlex.quote(word) for word in command) + "; echo exit status $?; sleep 60"
+        self.run("new-session", "-d", "-s", "chat", "-x", "80", "-y", "16", "-c", str(REPO), shell)
 
     def run(self, *args: str) -> str:
         return subprocess.run([*self.base, *args], check=True, capture_output=True, text=True,
@@ -189,11 +191,6 @@ class Tmux:
             assert time.monotonic() < deadline, f"screen never showed {what}:\n" + "\n".join(rows)
             time.sleep(0.05)
         return rows
-
-    def exit_status(self) -> int | None:
-        dead, _, status = self.run("display-message", "-p", "-t", "chat",
-                                   "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
-        return int(status) if dead == "1" else None
 
     def kill(self) -> None:
         subprocess.run([*self.base, "kill-server"], capture_output=True, timeout=CHAT_WAIT)
@@ -241,12 +238,8 @@ def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatS
     tmux.type("/leave")
     tmux.wait("the prompt without a room", lambda rows: rows[-1] == "(no room)>")
     tmux.type("/quit")
-    deadline = time.monotonic() + CHAT_WAIT
-    while (status := tmux.exit_status()) is None:
-        assert time.monotonic() < deadline, "client did not exit after /quit:\n" + "\n".join(tmux.screen())
-        time.sleep(0.05)
-    assert status == 0
-    assert "* bye" in tmux.screen()
+    rows = tmux.wait("the client's exit", lambda rows: any(row.startswith("exit status") for row in rows))
+    assert [row for row in rows if row][-2:] == ["* bye", "exit status 0"]
 
 
 def test_terminal_client_with_nick_flag_does_not_ask(chat_server: ChatServerThread, chat_tmux) -> None:

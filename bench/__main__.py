@@ -1,0 +1,233 @@
+"""Chat server benchmark: ``python -m bench [--scenario NAME ...] [--quick]`` (``make bench``).
+
+Each scenario starts a fresh server process (pinned to CPU 0) and drives it over loopback from this
+process (pinned to CPU 1), then prints one table row; all rows also go to bench/results/latest.json.
+
+  burst   CLIENTS clients in one room each send MESSAGES messages as fast as they can
+  steady  CLIENTS clients in ROOMS rooms, RATE messages/s in total for DURATION s
+  idle    CLIENTS clients connect and join ROOMS rooms, then hold their connections
+
+The primary figure is the server's own CPU time per delivery (one line written to one recipient):
+one Python load generator saturates long before the server does on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.loadgen import LoadGen
+from bench.serverproc import REPO, ServerProcess
+from chat.cli import raise_open_files_limit
+
+RESULTS = REPO / "bench" / "results" / "latest.json"
+SERVER_CPU, LOAD_CPU = 0, 1
+
+# The server's limits relaxed for the load: no rate limit (the generator sends as fast as it can), no
+# idle timeout, room for every generated client from the one loopback address, warnings only in the log.
+SERVER_FLAGS = ["--rate", "0", "--idle-timeout", "0", "--max-clients", "20000",
+                "--max-clients-per-address", "20000", "--log-level", "warning"]
+
+TARGETS = {
+    "burst": "<= 0.5 us server CPU per delivery, zero loss",
+    "steady": "p99 latency < 20 ms, zero loss",
+    "idle": "peak RSS < 150 MiB, connect-and-join < 5 s",
+}
+
+
+@dataclass
+class Scenario:
+    name: str
+    clients: int
+    rooms: int
+    messages: int = 0  # per client (burst)
+    rate: float = 0.0  # messages/s in total (steady)
+    duration: float = 0.0  # seconds (steady)
+    hold: float = 2.0  # seconds the connections are held before memory is read (idle)
+
+
+FULL = {
+    "burst": Scenario("burst", clients=100, rooms=1, messages=100),
+    "steady": Scenario("steady", clients=10_000, rooms=100, rate=1000, duration=30),
+    "idle": Scenario("idle", clients=10_000, rooms=100),
+}
+QUICK = {
+    "burst": Scenario("burst", clients=50, rooms=1, messages=20),
+    "steady": Scenario("steady", clients=1_000, rooms=10, rate=500, duration=3),
+    "idle": Scenario("idle", clients=1_000, rooms=10, hold=0.5),
+}
+
+
+def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
+    log = RESULTS.parent / f"server-{scenario.name}.log"
+    server = ServerProcess(python, SERVER_FLAGS, SERVER_CPU if pin else None, log)
+    gen = LoadGen("127.0.0.1", server.port)
+    row: dict[str, object] = {"scenario": scenario.name, "clients": scenario.clients, "rooms": scenario.rooms}
+    try:
+        connect_s = gen.connect_and_join(scenario.clients, lambda i: f"#{scenario.name}{i % scenario.rooms}")
+        row["connect_join_s"] = connect_s
+        gen.drain()  # join notices
+        gen.reset_counters()
+        members = scenario.clients // scenario.rooms
+        row["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[0]
+        cpu0, stat0, t0 = server.cpu_seconds(), server.cpu_seconds_stat(), time.perf_counter_ns()
+        gen0 = os.times()
+        if scenario.name == "burst":
+            sent = scenario.clients * scenario.messages
+            gen.burst(scenario.messages)
+        elif scenario.name == "steady":
+            sent = gen.steady(scenario.rate, scenario.duration)
+        else:
+            sent = 0
+            time.sleep(scenario.hold)
+        expected = sent * (members - 1)
+        gen.wait_deliveries(expected)
+        end = gen.last_delivery_ns if gen.delivered else time.perf_counter_ns()
+        cpu = server.cpu_seconds() - cpu0
+        gen1 = os.times()
+        stat_cpu = server.cpu_seconds_stat() - stat0
+        seconds = max(1e-9, (end - t0) / 1e9)
+        gen.drain(0.2)
+        memory = server.memory_mib()
+        row.update(
+            messages=sent,
+            deliveries=gen.delivered,
+            expected=expected,
+            loss=expected - gen.delivered,
+            seconds=seconds,
+            deliveries_per_s=gen.delivered / seconds if sent else 0.0,
+            messages_per_s=sent / seconds if sent else 0.0,
+            p50_ms=gen.latency.percentile_ms(0.50),
+            p99_ms=gen.latency.percentile_ms(0.99),
+            max_ms=gen.latency.max_ns / 1e6 if gen.latency.count else float("nan"),
+            server_cpu_s=cpu,
+            server_cpu_stat_s=stat_cpu,
+            loadgen_cpu_s=gen1.user + gen1.system - gen0.user - gen0.system,
+            cpu_us_per_delivery=cpu / gen.delivered * 1e6 if gen.delivered else float("nan"),
+            rss_mib=memory.get("VmRSS", float("nan")),
+            peak_rss_mib=memory.get("VmHWM", float("nan")),
+            held=len(gen.conns),
+            dropped_by_server=gen.dead,
+        )
+    finally:
+        code, stop_s = server.stop()
+        gen.close()
+    row.update(server_exit=code, server_stop_s=stop_s)
+    warnings = [line for line in server.log_text().splitlines() if " WARNING " in line or " ERROR " in line]
+    row["server_warnings"] = len(warnings)
+    if warnings:
+        row["server_warning_sample"] = warnings[:3]
+    row["verdict"] = verdict(scenario.name, row)
+    return row
+
+
+def verdict(name: str, row: dict[str, object]) -> str:
+    def number(key: str) -> float:
+        value = row.get(key)
+        return float(value) if isinstance(value, int | float) else math.nan
+
+    if name == "burst":
+        ok = number("cpu_us_per_delivery") <= 0.5 and number("loss") == 0
+    elif name == "steady":
+        ok = number("p99_ms") < 20 and number("loss") == 0
+    else:
+        ok = number("peak_rss_mib") < 150 and number("connect_join_s") < 5 and number("held") == row["clients"]
+    return "ok" if ok else "MISSED"
+
+
+COLUMNS = [  # (heading, key, format)
+    ("scenario", "scenario", "{}"),
+    ("clients", "clients", "{:,}"),
+    ("rooms", "rooms", "{:,}"),
+    ("msgs", "messages", "{:,}"),
+    ("deliveries", "deliveries", "{:,}"),
+    ("loss", "loss", "{:,}"),
+    ("deliv/s", "deliveries_per_s", "{:,.0f}"),
+    ("msgs/s", "messages_per_s", "{:,.0f}"),
+    ("p50 ms", "p50_ms", "{:.2f}"),
+    ("p99 ms", "p99_ms", "{:.2f}"),
+    ("max ms", "max_ms", "{:.1f}"),
+    ("srv CPU s", "server_cpu_s", "{:.3f}"),
+    ("us/deliv", "cpu_us_per_delivery", "{:.3f}"),
+    ("gen CPU s", "loadgen_cpu_s", "{:.2f}"),
+    ("peak RSS MiB", "peak_rss_mib", "{:.1f}"),
+    ("held", "held", "{:,}"),
+    ("conn+join s", "connect_join_s", "{:.2f}"),
+    ("target", "verdict", "{}"),
+]
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    cells = [[heading for heading, _, _ in COLUMNS]]
+    for row in rows:
+        cells.append([fmt.format(row[key]) if key in row else "-" for _, key, fmt in COLUMNS])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = [" | ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", action="append", choices=sorted(FULL),
+                        help="scenario to run (repeatable; default: all)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds in all")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter running the server (default: this one), e.g. /usr/bin/python3")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to save the results (default %(default)s)")
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else FULL
+    names = args.scenario or list(FULL)
+    limit = raise_open_files_limit()
+    largest = max(sizes[name].clients for name in names)
+    if limit < largest + 100:
+        print(f"bench: open-files limit {limit} is too low for {largest} clients (ulimit -n)", file=sys.stderr)
+        return 1
+    pin = len(os.sched_getaffinity(0)) >= 2 and {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0)
+    if pin:
+        os.sched_setaffinity(0, {LOAD_CPU})
+    print(f"chat server benchmark{' (quick)' if args.quick else ''}: server {args.python} "
+          f"{'pinned to CPU 0, load generator on CPU 1' if pin else 'unpinned (fewer than 2 CPUs)'}")
+    print(f"server flags: {' '.join(SERVER_FLAGS)}")
+
+    rows = []
+    for name in names:
+        scenario = sizes[name]
+        print(f"  {name}: {scenario.clients:,} clients in {scenario.rooms:,} rooms ...", flush=True)
+        rows.append(run(scenario, args.python, pin))
+    print()
+    print(table(rows))
+    print()
+    for row in rows:
+        name = str(row["scenario"])
+        print(f"{name}: target {TARGETS[name]}: {row['verdict']}; server exit {row['server_exit']} "
+              f"after SIGTERM in {row['server_stop_s']:.2f} s; {row['server_warnings']} server warnings; "
+              f"load average {row.get('loadavg_at_start', '?')} at its start")
+
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "quick": args.quick,
+        "python": args.python,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "pinned": pin,
+        "server_flags": SERVER_FLAGS,
+        "scenarios": {name: asdict(sizes[name]) for name in names},
+        "results": rows,
+    }, indent=2) + "\n")
+    print(f"saved {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""A load generator for the chat server: many non-blocking sockets on one epoll loop (no asyncio, so
+that the generator spends its CPU on the sockets).
+
+Each message sent is ``M<send time in ns>.``; the server delivers it to the other members of the room as
+``[#room] nick: M<ns>.``, so each delivery carries its own latency, and deliveries are counted per line.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import select
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+STAMP = re.compile(rb": M(\d+)\.\n")
+BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
+READ_SIZE = 1 << 16  # below malloc's mmap/trim thresholds: a bigger buffer costs page faults per recv
+STALL_TIMEOUT = 10.0  # seconds without progress before a phase gives up
+
+
+class Conn:
+    __slots__ = ("connected", "fd", "joined", "pending", "room", "sock")
+
+    def __init__(self, sock: socket.socket, room: str) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.room = room
+        self.connected = False
+        self.joined = False
+        self.pending = b""  # an unfinished line
+
+
+@dataclass
+class Latency:
+    """Histogram of delivery latencies (BUCKET_NS buckets) and the exact maximum."""
+
+    buckets: Counter[int] = field(default_factory=Counter)
+    count: int = 0
+    max_ns: int = 0
+
+    def add(self, latencies_ns: list[int]) -> None:
+        self.buckets.update([ns // BUCKET_NS for ns in latencies_ns])
+        self.count += len(latencies_ns)
+        self.max_ns = max(self.max_ns, *latencies_ns)
+
+    def percentile_ms(self, fraction: float) -> float:
+        """Upper edge of the bucket holding the given fraction of deliveries, in ms."""
+        if not self.count:
+            return float("nan")
+        rank = fraction * self.count
+        seen = 0
+        for bucket in sorted(self.buckets):
+            seen += self.buckets[bucket]
+            if seen >= rank:
+                return (bucket + 1) * BUCKET_NS / 1e6
+        return self.max_ns / 1e6
+
+
+class LoadGen:
+    def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
+        self.epoll = select.epoll()
+        self.conns: dict[int, Conn] = {}
+        self.joined = 0
+        self.delivered = 0
+        self.dead = 0  # connections the server closed
+        self.last_delivery_ns = 0
+        self.latency = Latency()
+
+    # --- connections -------------------------------------------------------------------------------
+
+    def connect_and_join(self, count: int, room_of: Callable[[int], str], window: int = 1000) -> float:
+        """Open ``count`` connections, each sending ``/join room_of(i)`` once connected, at most ``window``
+        not yet joined at a time; return the seconds until every one has its join confirmed."""
+        start = time.perf_counter()
+        opened = 0
+        progress = time.monotonic()
+        while self.joined < count:
+            while opened < count and opened - self.joined < window:
+                self._open(room_of(opened))
+                opened += 1
+            before = self.joined
+            self.poll(0.5)
+            if self.joined > before:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > STALL_TIMEOUT:
+                raise RuntimeError(f"only {self.joined} of {count} clients joined (dead: {self.dead})")
+        return time.perf_counter() - start
+
+    def _open(self, room: str) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        result = sock.connect_ex(self.address)
+        if result not in (0, errno.EINPROGRESS):
+            raise OSError(result, f"connect: {errno.errorcode.get(result, result)}")
+        conn = Conn(sock, room)
+        self.conns[conn.fd] = conn
+        self.epoll.register(conn.fd, select.EPOLLOUT | select.EPOLLIN)
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.sock.close()
+        self.conns.clear()
+        self.epoll.close()
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    def poll(self, timeout: float) -> None:
+        """Handle what is ready within ``timeout`` seconds."""
+        events = self.epoll.poll(timeout)
+        now = time.perf_counter_ns()
+        conns = self.conns
+        for fd, mask in events:
+            conn = conns.get(fd)
+            if conn is None:
+                continue
+            if not conn.connected:
+                if not mask & select.EPOLLOUT:
+                    continue
+                error = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if error:
+                    raise OSError(error, f"connect: {errno.errorcode.get(error, error)}")
+                conn.connected = True
+                conn.sock.send(f"/join {conn.room}\n".encode())
+                self.epoll.modify(fd, select.EPOLLIN)
+                continue
+            self._read(conn, now)
+
+    def _read(self, conn: Conn, now: int) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except BlockingIOError:
+            return
+        except ConnectionError:
+            data = b""
+        if not data:
+            self.dead += 1
+            self.epoll.unregister(conn.fd)
+            del self.conns[conn.fd]
+            conn.sock.close()
+            return
+        if conn.pending:
+            data = conn.pending + data
+        end = data.rfind(b"\n") + 1
+        conn.pending = data[end:]
+        if not end:
+            return
+        if end < len(data):
+            data = data[:end]
+        stamps = STAMP.findall(data)
+        if stamps:
+            self.delivered += len(stamps)
+            self.last_delivery_ns = now
+            self.latency.add([now - int(stamp) for stamp in stamps])
+        if not conn.joined and b"* you joined " in data:
+            conn.joined = True
+            self.joined += 1
+
+    def drain(self, quiet: float = 0.3) -> None:
+        """Read until nothing has arrived for ``quiet`` seconds (join notices and the like)."""
+        while self.epoll.poll(quiet):
+            self.poll(0)
+
+    def wait_deliveries(self, expected: int) -> None:
+        """Read until ``expected`` deliveries arrived, or nothing arrived for STALL_TIMEOUT."""
+        progress = time.monotonic()
+        while self.delivered < expected:
+            before = self.delivered
+            self.poll(0.2)
+            if self.delivered > before:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > STALL_TIMEOUT:
+                return
+
+    def send(self, conn: Conn, data: bytes) -> None:
+        """Send all of ``data`` on a non-blocking socket, reading meanwhile if the kernel is full."""
+        while data:
+            try:
+                sent = conn.sock.send(data)
+            except BlockingIOError:
+                self.poll(0.001)
+                continue
+            data = data[sent:]
+
+    def reset_counters(self) -> None:
+        self.delivered = 0
+        self.latency = Latency()
+
+    # --- traffic -----------------------------------------------------------------------------------
+
+    def burst(self, messages_each: int) -> None:
+        """Every client sends ``messages_each`` messages as fast as it can (one send per message)."""
+        conns = list(self.conns.values())
+        for _ in range(messages_each):
+            for conn in conns:
+                self.send(conn, b"M%d.\n" % time.perf_counter_ns())
+            self.poll(0)
+
+    def steady(self, rate: float, duration: float) -> int:
+        """Messages at ``rate`` per second in total, spread over the clients in turn (so over the rooms),
+        evenly paced, for ``duration`` seconds; return how many were sent."""
+        conns = list(self.conns.values())
+        total = int(rate * duration)
+        interval_ns = int(1e9 / rate)
+        start = time.perf_counter_ns()
+        sent = 0
+        while sent < total:
+            now = time.perf_counter_ns()
+            while sent < total and start + sent * interval_ns <= now:
+                self.send(conns[sent % len(conns)], b"M%d.\n" % time.perf_counter_ns())
+                sent += 1
+            self.poll(max(0.0, (start + sent * interval_ns - time.perf_counter_ns()) / 1e9))
+        return sent

@@ -1,0 +1,28 @@
+"""The benchmark's machinery on a small load: every delivery counted, no loss, a clean server exit.
+(Speed is the benchmark's business, never asserted here.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_quick_bench_counts_every_delivery(tmp_path: Path) -> None:
+    results = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--scenario", "burst", "--scenario", "idle",
+                           "--json", str(results)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "scenario | clients" in done.stdout
+    burst, idle = json.loads(results.read_text())["results"]
+    assert burst["scenario"] == "burst"
+    assert burst["messages"] == 50 * 20
+    assert burst["deliveries"] == burst["expected"] == 50 * 20 * 49
+    assert burst["loss"] == 0 and burst["held"] == 50 and burst["dropped_by_server"] == 0
+    assert burst["server_cpu_s"] > 0 and burst["peak_rss_mib"] > 0
+    assert idle["held"] == 1000 and idle["connect_join_s"] > 0
+    for row in (burst, idle):
+        assert row["server_exit"] == 0 and row["server_warnings"] == 0
