@@ -180,12 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=sorted(FULL),
                         help="scenario to run (repeatable; default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds in all")
+    parser.add_argument("--rate", type=float, help="steady: messages/s in total instead of the scenario's")
+    parser.add_argument("--duration", type=float, help="steady: seconds instead of the scenario's")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter running the server (default: this one), e.g. /usr/bin/python3")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to save the results (default %(default)s)")
     args = parser.parse_args(argv)
 
-    sizes = QUICK if args.quick else FULL
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.rate or args.duration:
+        steady = sizes["steady"]
+        sizes["steady"] = Scenario("steady", steady.clients, steady.rooms, rate=args.rate or steady.rate,
+                                   duration=args.duration or steady.duration)
     names = args.scenario or list(FULL)
     limit = raise_open_files_limit()
     largest = max(sizes[name].clients for name in names)

@@ -141,7 +141,6 @@ class ChatServer:
         """Listen; return the address listened on."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self._all_gone = asyncio.Event()
         self._listener = await self._loop.create_server(
             lambda: Client(self), self.config.host, self.config.port, backlog=LISTEN_BACKLOG
         )
@@ -173,8 +172,9 @@ class ChatServer:
     async def shutdown(self) -> None:
         """Stop listening, tell every client, give them SHUTDOWN_GRACE to take it, then cut the rest."""
         log.info("shutting down: %d clients", len(self.clients))
-        assert self._listener and self._all_gone
+        assert self._listener is not None
         self._listener.close()
+        self._all_gone = asyncio.Event()  # set by connection_lost once the last client is gone
         farewell = _encode(protocol.shutting_down())
         for client in list(self.clients):
             self.disconnect(client, "server shutdown", farewell=farewell, tell_room=False)
