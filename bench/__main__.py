@@ -138,7 +138,8 @@ def verdict(name: str, row: dict[str, object]) -> str:
     elif name == "steady":
         ok = number("p99_ms") < 20 and number("loss") == 0
     else:
-        ok = number("peak_rss_mib") < 150 and number("connect_join_s") < 5 and number("held") == row["clients"]
+        ok = (number("peak_rss_mib") < 150 and number("connect_join_s") < 5
+              and number("held") == row["clients"])
     return "ok" if ok else "MISSED"
 
 
@@ -169,7 +170,8 @@ def table(rows: list[dict[str, object]]) -> str:
     for row in rows:
         cells.append([fmt.format(row[key]) if key in row else "-" for _, key, fmt in COLUMNS])
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = [" | ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
+    lines = [" | ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+             for line in cells]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="steady: seconds instead of the scenario's")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter running the server (default: this one), e.g. /usr/bin/python3")
-    parser.add_argument("--json", type=Path, default=RESULTS, help="where to save the results (default %(default)s)")
+    parser.add_argument("--json", type=Path, default=RESULTS,
+                        help="where to save the results (default %(default)s)")
     args = parser.parse_args(argv)
 
     sizes = dict(QUICK if args.quick else FULL)
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     limit = raise_open_files_limit()
     largest = max(sizes[name].clients for name in names)
     if limit < largest + 100:
-        print(f"bench: open-files limit {limit} is too low for {largest} clients (ulimit -n)", file=sys.stderr)
+        print(f"bench: open-files limit {limit} is too low for {largest} clients (ulimit -n)",
+              file=sys.stderr)
         return 1
     pin = len(os.sched_getaffinity(0)) >= 2 and {SERVER_CPU, LOAD_CPU} <= os.sched_getaffinity(0)
     if pin:

@@ -251,7 +251,8 @@ class ChatScreen:
         if self.room is None:
             return
         if not line.startswith("/") or line.startswith("//"):
-            self.show(protocol.room_message(self.room, self.nick, line[1:] if line.startswith("//") else line))
+            text = line[1:] if line.startswith("//") else line
+            self.show(protocol.room_message(self.room, self.nick, text))
         elif line.startswith("/me ") and line[4:].strip():
             self.show(protocol.action(self.room, self.nick, line[4:].strip()))
 
@@ -325,9 +326,11 @@ def run_terminal(sock: socket.socket, nick: str | None, address: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="chat-client", description="Terminal client for the chatlab chat server.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="server address (default %(default)s)")
+    parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDR",
+                        help="server address (default %(default)s)")
     parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="server port (default %(default)s)")
-    parser.add_argument("--nick", help="nickname to take (on a terminal, asked for when not given)")
+    parser.add_argument("--nick", metavar="NAME",
+                        help="nickname to take (on a terminal, asked for when not given)")
     args = parser.parse_args(argv)
     if args.nick is not None and not protocol.is_valid_nick(args.nick):
         parser.error(f"argument --nick: use 1-{protocol.MAX_NICK_LEN} letters, digits, _ or -")

@@ -274,7 +274,8 @@ class ChatServer:
             client.idle_timer = self._loop_call_at(deadline, self._check_idle, client)
             return
         client.idle_timer = None
-        self.disconnect(client, "idle timeout", farewell=_encode(protocol.idle_timeout(self.config.idle_timeout)))
+        farewell = _encode(protocol.idle_timeout(self.config.idle_timeout))
+        self.disconnect(client, "idle timeout", farewell=farewell)
 
     # --- input -------------------------------------------------------------------------------------
 
@@ -417,7 +418,8 @@ class ChatServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def _loop_call_at(self, when: float, callback: Callable[[Client], None], client: Client) -> asyncio.TimerHandle:
+    def _loop_call_at(self, when: float, callback: Callable[[Client], None],
+                      client: Client) -> asyncio.TimerHandle:
         assert self._loop is not None
         return self._loop.call_at(when, callback, client)
 
@@ -434,23 +436,27 @@ def _peer(peer: tuple | None) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
-    parser = ArgumentParser(prog="chat-server", description="Multi-room TCP chat server (one line per message).")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
-    parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="TCP port, 0 for any (default %(default)s)")
-    parser.add_argument("--max-line", type=positive_int, default=MAX_LINE,
+    parser = ArgumentParser(prog="chat-server",
+                            description="Multi-room TCP chat server (one line per message).")
+    parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDR",
+                        help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=port, default=DEFAULT_PORT,
+                        help="TCP port, 0 for any (default %(default)s)")
+    parser.add_argument("--max-line", type=positive_int, default=MAX_LINE, metavar="BYTES",
                         help="longest accepted line in bytes (default %(default)s)")
-    parser.add_argument("--max-clients", type=positive_int, default=MAX_CLIENTS,
+    parser.add_argument("--max-clients", type=positive_int, default=MAX_CLIENTS, metavar="N",
                         help="clients at once (default %(default)s)")
     parser.add_argument("--max-clients-per-address", type=positive_int, default=MAX_CLIENTS_PER_ADDRESS,
+                        metavar="N",
                         help="clients at once from one IP address (default %(default)s)")
-    parser.add_argument("--max-outbuf", type=positive_int, default=MAX_OUTBUF,
+    parser.add_argument("--max-outbuf", type=positive_int, default=MAX_OUTBUF, metavar="BYTES",
                         help="bytes that may wait for a client that is not reading before it is "
                              "disconnected (default %(default)s)")
-    parser.add_argument("--rate", type=non_negative, default=RATE,
+    parser.add_argument("--rate", type=non_negative, default=RATE, metavar="LINES_PER_S",
                         help="lines per second per client, 0 for no limit (default %(default)s)")
-    parser.add_argument("--burst", type=positive_int, default=BURST,
-                        help="lines a client may send at once above --rate (default %(default)s)")
-    parser.add_argument("--idle-timeout", type=non_negative, default=IDLE_TIMEOUT,
+    parser.add_argument("--burst", type=positive_int, default=BURST, metavar="LINES",
+                        help="lines a client may send at once before --rate applies (default %(default)s)")
+    parser.add_argument("--idle-timeout", type=non_negative, default=IDLE_TIMEOUT, metavar="SECONDS",
                         help="seconds without a line before a client is disconnected, 0 for never "
                              "(default %(default)s)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -474,7 +480,8 @@ def main(argv: list[str] | None = None) -> None:
     config, log_level = parse_args(argv)
     # Under systemd the journal stamps each line itself.
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format=stamp + "%(levelname)s %(message)s")
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format=stamp + "%(levelname)s %(message)s")
     raise_open_files_limit()
     server = ChatServer(config)
     try:

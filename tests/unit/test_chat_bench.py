@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_quick_bench_counts_every_delivery(tmp_path: Path) -> None:
     results = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--scenario", "burst", "--scenario", "idle",
-                           "--json", str(results)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, "-m", "bench", "--quick", "--scenario", "burst", "--scenario", "idle",
+               "--json", str(results)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "scenario | clients" in done.stdout
     burst, idle = json.loads(results.read_text())["results"]

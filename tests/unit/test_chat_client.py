@@ -129,7 +129,8 @@ def free_port() -> int:
 def test_unreachable_server_is_one_line_and_exit_1() -> None:
     port = free_port()
     done = subprocess.run([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(port)],
-                          cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CHAT_WAIT)
+                          cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=CHAT_WAIT)
     assert done.returncode == 1
     assert done.stderr == f"cannot connect to 127.0.0.1:{port}: Connection refused\n"
     assert done.stdout == ""
@@ -213,7 +214,8 @@ def chat_tmux(tmp_path: Path) -> Iterator[Callable[[list[str]], Tmux]]:
 
 def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatServerThread, chat_connect,
                                                               chat_tmux) -> None:
-    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(chat_server.port)])
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1",
+                      "--port", str(chat_server.port)])
     tmux.wait("the nickname question", lambda rows: rows[0].startswith("nickname (Enter for a guest name):"))
     tmux.type("alice")
     rows = tmux.wait("the prompt without a room", lambda rows: rows[-1] == "(no room)>")
@@ -228,7 +230,8 @@ def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatS
     tmux.type("hello wor", enter=False)  # half a line typed...
     tmux.wait("the typed text", lambda rows: rows[-1] == "#lab> hello wor")
     bob.send("a line arriving while alice types")  # ...when a line arrives
-    rows = tmux.wait("the incoming line", lambda rows: "[#lab] bob: a line arriving while alice types" in rows)
+    incoming = "[#lab] bob: a line arriving while alice types"
+    rows = tmux.wait("the incoming line", lambda rows: incoming in rows)
     assert rows[-1] == "#lab> hello wor"  # the typed text is intact, on its own line
     tmux.type("ld")
     assert bob.line() == "[#lab] alice: hello world"
@@ -243,7 +246,8 @@ def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatS
 
 
 def test_terminal_client_with_nick_flag_does_not_ask(chat_server: ChatServerThread, chat_tmux) -> None:
-    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(chat_server.port),
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1",
+                      "--port", str(chat_server.port),
                       "--nick", "carol"])
     rows = tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now carol" in rows)
     assert not any(row.startswith("nickname") for row in rows)

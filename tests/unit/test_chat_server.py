@@ -160,7 +160,8 @@ def test_many_clients_in_many_rooms(chat_server_factory, chat_connect) -> None:
     server = chat_server_factory(rate=0, max_clients_per_address=rooms * per_room + 1)
     conns: dict[str, list[ChatConn]] = {}
     for r in range(rooms):
-        conns[f"#room{r}"] = [chat_connect(server.port, nick=f"u{r}x{i}", room=f"#room{r}") for i in range(per_room)]
+        conns[f"#room{r}"] = [chat_connect(server.port, nick=f"u{r}x{i}", room=f"#room{r}")
+                              for i in range(per_room)]
     watcher = chat_connect(server.port)
     watcher.send("/rooms")
     assert watcher.line() == "* rooms: " + ", ".join(f"#room{r} ({per_room})" for r in range(rooms))

@@ -75,7 +75,8 @@ def chat_process() -> Iterator[ServerProcess]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess, sig: signal.Signals) -> None:
+def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess,
+                                                     sig: signal.Signals) -> None:
     a = ChatConn("127.0.0.1", chat_process.port)
     b = ChatConn("127.0.0.1", chat_process.port)
     for conn in (a, b):
@@ -143,7 +144,8 @@ def test_bad_flags_give_one_line(flags: list[str], message: str) -> None:
 
 def test_port_in_use_is_one_clear_line(chat_process: ServerProcess) -> None:
     done = subprocess.run([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port",
-                           str(chat_process.port)], cwd=REPO, capture_output=True, text=True, timeout=CHAT_WAIT)
+                           str(chat_process.port)], cwd=REPO, capture_output=True, text=True,
+                          timeout=CHAT_WAIT)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"cannot listen on 127.0.0.1:{chat_process.port}: Address already in use" in done.stderr
