@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "pinned": pin,
         "server_flags": SERVER_FLAGS,
         "scenarios": {name: asdict(sizes[name]) for name in names},
-        "results": rows,
+        "results": [{key: None if isinstance(value, float) and math.isnan(value) else value  # JSON has no NaN
+                     for key, value in row.items()} for row in rows],
     }, indent=2) + "\n")
     print(f"saved {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json}")
     return 0
