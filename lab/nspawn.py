@@ -120,12 +120,17 @@ class NspawnLab:
     # ---- bridges -------------------------------------------------------------------------------------------
     def _ensure_bridges(self) -> None:
         gateway = self.config.mgmt_gateway
+        owner = _link_alias(self.mgmt_bridge)
+        if owner and owner != str(self.config.state_dir):
+            raise LabError(f"a lab named '{self.config.name}' is already up from {owner}: take it down there, "
+                           f"or pick another LAB_NAME and LAB_MGMT_SUBNET")
         if not _link_exists(self.mgmt_bridge):
             clash = run(["ip", "-4", "route", "show", "to", "match", str(gateway.ip)]).stdout
             if clash.strip() and "default" not in clash.split()[0]:
                 raise LabError(f"management subnet {self.config.mgmt_subnet} is already routed here "
                                f"({clash.strip().splitlines()[0]}); set LAB_MGMT_SUBNET")
             run(["ip", "link", "add", self.mgmt_bridge, "type", "bridge"])
+            run(["ip", "link", "set", "dev", self.mgmt_bridge, "alias", str(self.config.state_dir)])
         if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
             run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
         run(["ip", "link", "set", self.mgmt_bridge, "up"])
@@ -266,6 +271,14 @@ def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
 
 def _link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
+
+
+def _link_alias(name: str) -> str:
+    """The alias of a link (the lab driver writes its state directory there), or ''."""
+    try:
+        return Path("/sys/class/net", name, "ifalias").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _mountpoint(path: Path) -> bool:
