@@ -21,6 +21,7 @@ help:
 	@echo "make test        lint (ruff, ansible-lint), unit tests, and the container lab end to end (as root)"
 	@echo "make bench       chat server benchmark (table + JSON under bench/results/)"
 	@echo "make lab-test | lab-status | lab-ssh HOST=name | lab-chat | lab-down"
+	@echo "make lab-up LAB_PROVIDER=libvirt   the same lab as VMs (Vagrant); make box builds their local box"
 
 deps:
 	@tools/install-deps
@@ -70,6 +71,10 @@ lab-chat: venv
 
 lab-down: venv
 	$(LAB) down
+
+# The VM lab's local Vagrant box chatlab/bookworm64 (as root; rebuilt only when its inputs change).
+box: venv
+	$(LAB) box
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache .ruff_cache *.egg-info

@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="an interactive chat client on a client host, over the LAN")
     chat.add_argument("host", nargs="?", default="client1")
     sub.add_parser("down", help="remove every host, bridge, mount and namespace of the lab")
+    box = sub.add_parser("box", help="build the VM lab's local Vagrant box (only when its inputs changed)")
+    box.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
     args = parser.parse_args(argv)
     try:
         config = load_config()
@@ -141,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             return command_ssh(config, args.host or "server", args.remote)
         elif args.command == "chat":
             return command_ssh(config, args.host or "client1", ["chat-client"])
+        elif args.command == "box":
+            from lab.box import ensure_box
+
+            ensure_box(log, force=args.force)
         elif args.command == "down":
             started = time.monotonic()
             provider = provider_for_existing_lab(config)
