@@ -6,11 +6,8 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 
-LAB_PROVIDER ?= auto
-LAB_CLIENTS ?= 1
-LAB_SUBNET ?= 192.168.56.0/24
-LAB_NAME ?= chatlab
-export LAB_PROVIDER LAB_CLIENTS LAB_SUBNET LAB_NAME
+# Lab settings (LAB_PROVIDER, LAB_CLIENTS, LAB_SUBNET, LAB_NAME, ...) come from the command line or the
+# environment, e.g. `make lab-up LAB_CLIENTS=5`; their defaults live in lab/config.py.
 
 LAB := $(PY) -m lab
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab.config import LabConfig, LabError, load_config
+from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
 from lab.inventory import write_inventory
 from lab.providers import Provider, choose_provider, provider_for_existing_lab
 from lab.ssh import ssh_command
@@ -57,6 +57,7 @@ def check(config: LabConfig) -> None:
 def command_up(config: LabConfig) -> None:
     started = time.monotonic()
     provider, reason = choose_provider(config)
+    save_settings(config)
     log(f"provider: {provider.name} ({reason})")
     connections = provider.up()
     write_inventory(config, connections)
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     box.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
     args = parser.parse_args(argv)
     try:
-        config = load_config()
+        config = load_config_of_existing_lab(environment_wins=args.command == "up")
         if args.command == "up":
             command_up(config)
         elif args.command == "test":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -113,3 +114,35 @@ def load_config(environ: dict[str, str] | None = None, root: Path | None = None)
     config = LabConfig(name, provider, clients, subnet, mgmt_subnet, chat_port, base / ".lab" / name)
     config.hosts  # noqa: B018 - validates that every host fits its subnets
     return config
+
+
+SETTINGS = ("LAB_PROVIDER", "LAB_CLIENTS", "LAB_SUBNET", "LAB_MGMT_SUBNET", "LAB_CHAT_PORT")
+
+
+def save_settings(config: LabConfig) -> None:
+    """Remembers what the lab was made with, so later commands (ssh, chat, status, down) need no LAB_* again."""
+    settings = {
+        "LAB_NAME": config.name, "LAB_PROVIDER": config.provider, "LAB_CLIENTS": str(config.clients),
+        "LAB_SUBNET": str(config.subnet), "LAB_MGMT_SUBNET": str(config.mgmt_subnet),
+        "LAB_CHAT_PORT": str(config.chat_port),
+    }
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    (config.state_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def load_config_of_existing_lab(environ: dict[str, str] | None = None, root: Path | None = None,
+                                *, environment_wins: bool = False) -> LabConfig:
+    """The settings the lab (picked by LAB_NAME) was made with, merged with the environment's.
+
+    For `up`, what the environment sets wins (`make lab-up LAB_CLIENTS=5` grows the lab; a plain `make lab-up`
+    keeps it as it is); for every other command the saved settings win, since they describe the lab that exists.
+    """
+    env = dict(os.environ if environ is None else environ)
+    config = load_config(env, root)
+    saved_path = config.state_dir / "settings.json"
+    if not saved_path.is_file():
+        return config
+    saved = {key: value for key, value in json.loads(saved_path.read_text()).items() if key in SETTINGS}
+    given = {key: value for key, value in env.items() if key in SETTINGS}
+    merged = {**env, **saved, **given} if environment_wins else {**env, **saved}
+    return load_config(merged, root)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import LabError, load_config, plan_hosts
+from lab.config import LabError, load_config, load_config_of_existing_lab, plan_hosts, save_settings
 
 
 def config_from(**values: str):
@@ -53,3 +53,23 @@ def test_bad_settings_are_one_clear_error(values: dict[str, str], message: str) 
         config_from(**values)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_later_commands_use_the_settings_the_lab_was_made_with(tmp_path: Path) -> None:
+    made = load_config(environ={"LAB_CLIENTS": "5", "LAB_SUBNET": "192.168.0.0/24"}, root=tmp_path)
+    save_settings(made)
+    later = load_config_of_existing_lab(environ={}, root=tmp_path)
+    assert [h.name for h in later.hosts] == ["server", *(f"client{i}" for i in range(1, 6))]
+    assert str(later.subnet) == "192.168.0.0/24"
+
+
+def test_without_a_lab_the_environment_decides(tmp_path: Path) -> None:
+    assert load_config_of_existing_lab(environ={"LAB_CLIENTS": "3"}, root=tmp_path).clients == 3
+
+
+def test_up_again_keeps_the_lab_unless_a_setting_is_given(tmp_path: Path) -> None:
+    save_settings(load_config(environ={"LAB_CLIENTS": "5"}, root=tmp_path))
+    assert load_config_of_existing_lab(environ={}, root=tmp_path, environment_wins=True).clients == 5
+    grown = load_config_of_existing_lab(environ={"LAB_CLIENTS": "7"}, root=tmp_path, environment_wins=True)
+    assert grown.clients == 7
+    assert load_config_of_existing_lab(environ={"LAB_CLIENTS": "7"}, root=tmp_path).clients == 5
