@@ -20,7 +20,14 @@ from lab.config import LAB_INTERFACE, MGMT_INTERFACE, HostPlan, LabConfig, LabEr
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import run, succeeds
-from lab.ssh import close_control_masters, ensure_keypair, known_hosts_path, ssh_command, wait_for_ssh
+from lab.ssh import (
+    close_control_master,
+    close_control_masters,
+    ensure_keypair,
+    known_hosts_path,
+    ssh_command,
+    wait_for_ssh,
+)
 
 BOOT_TIMEOUT_S = 45
 STOP_TIMEOUT_S = 8
@@ -67,6 +74,7 @@ class NspawnLab:
         require_root()
         rootfs = ensure_rootfs(self.log)
         key = ensure_keypair(self.config)
+        close_control_masters(self.config)  # a shared connection may still lead to a host that is gone
         self._ensure_bridges()
         started: list[HostPlan] = []
         for host in self.config.hosts:
@@ -81,7 +89,10 @@ class NspawnLab:
             self._wire(host)
         self._write_known_hosts()
         for host in started:
-            wait_for_ssh(self.config, host.name, "root", str(host.mgmt_address.ip), timeout=BOOT_TIMEOUT_S)
+            if not self._running(host):
+                raise self._boot_failure(host)
+            wait_for_ssh(self.config, host.name, "root", str(host.mgmt_address.ip), timeout=BOOT_TIMEOUT_S,
+                         still_booting=lambda host=host: self._running(host))
             self.log(f"{host.name}: up (management {host.mgmt_address.ip}, LAN {host.lab_address} on eth1)")
         self._remove_surplus_hosts()
         return [Connection(host.name, str(host.mgmt_address.ip)) for host in self.config.hosts]
@@ -170,24 +181,28 @@ class NspawnLab:
                                    start_new_session=True)
         console.close()
         (directory / "nspawn.pid").write_text(f"{process.pid}\n")
+        (directory / "links").write_text(f"{self.veth(host, 'mgmt')}\n{self.veth(host, 'lan')}\n")
 
     def _wire(self, host: HostPlan) -> None:
         """Plugs the host's veth ends into the bridges and names its network namespace."""
         mgmt, lan = self.veth(host, "mgmt"), self.veth(host, "lan")
         deadline = time.monotonic() + VETH_TIMEOUT_S
         while not (_link_exists(mgmt) and _link_exists(lan)):
-            pid = self._pid(self.host_dir(host))
-            if not pid or time.monotonic() > deadline:
-                log = (self.host_dir(host) / "console.log").read_text(errors="replace").strip().splitlines()
-                raise LabError(f"{host.name}: the container did not start (step: boot): "
-                               f"{log[-1] if log else 'no output'}")
+            if not self._pid(self.host_dir(host)) or time.monotonic() > deadline:
+                raise self._boot_failure(host)
             time.sleep(0.05)
         run(["ip", "link", "set", mgmt, "master", self.mgmt_bridge, "up"])
         run(["bridge", "link", "set", "dev", mgmt, "isolated", "on"])
         run(["ip", "link", "set", lan, "master", self.lan_bridge, "up"])
         init = _container_init(self._pid(self.host_dir(host)))
-        if init and not succeeds(["ip", "netns", "pids", self.machine(host)]):
-            run(["ip", "netns", "attach", self.machine(host), str(init)], check=False)
+        if init:
+            (self.host_dir(host) / "init").write_text(f"{init} {_start_time(init)}\n")
+            if not succeeds(["ip", "netns", "pids", self.machine(host)]):
+                run(["ip", "netns", "attach", self.machine(host), str(init)], check=False)
+
+    def _boot_failure(self, host: HostPlan) -> LabError:
+        lines = (self.host_dir(host) / "console.log").read_text(errors="replace").strip().splitlines()
+        return LabError(f"{host.name}: the container did not start (step: boot): {lines[0] if lines else 'no output'}")
 
     def _write_known_hosts(self) -> None:
         lines = []
@@ -214,6 +229,7 @@ class NspawnLab:
         return self._pid(self.host_dir(host)) is not None
 
     def _remove_host(self, host: HostPlan) -> None:
+        close_control_master(self.config, "root", str(host.mgmt_address.ip))
         directory = self.host_dir(host)
         pid = self._pid(directory)
         if pid:
@@ -222,9 +238,15 @@ class NspawnLab:
         self._cleanup_host(host.name, directory)
 
     def _cleanup_host(self, name: str, directory: Path) -> None:
+        _kill_orphaned_init(directory)
         netns = f"{self.config.name}-{name}"
         if netns in run(["ip", "netns", "list"]).stdout.split():
             run(["ip", "netns", "del", netns], check=False)
+        links = directory / "links"
+        for link in links.read_text().split() if links.is_file() else []:
+            # the namespace goes away asynchronously; its veth pair must be gone before a new host takes the names
+            if _link_exists(link):
+                run(["ip", "link", "del", link], check=False)
         root = directory / "root"
         if _mountpoint(root) and not succeeds(["umount", str(root)]):
             run(["umount", "-l", str(root)])
@@ -271,6 +293,26 @@ def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
 
 def _link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
+
+
+def _start_time(pid: int) -> str:
+    """A process's start time (clock ticks since boot): tells it apart from a later process with its PID."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _kill_orphaned_init(directory: Path) -> None:
+    """A container whose nspawn was killed keeps running under PID 1 of the machine: end it (and its namespace)."""
+    try:
+        pid_text, start = (directory / "init").read_text().split()
+    except (OSError, ValueError):
+        return
+    pid = int(pid_text)
+    if _alive(pid) and _start_time(pid) == start:
+        os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid)
 
 
 def _link_alias(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lab.config import LabConfig, LabError
@@ -57,14 +58,21 @@ def port_open(address: str, port: int) -> bool:
 
 
 def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: int = 22,
-                 timeout: float = 60) -> None:
-    """Waits until `ssh true` works, or raises LabError naming the host."""
+                 timeout: float = 60, still_booting: Callable[[], bool] = lambda: True) -> None:
+    """Waits until `ssh true` works, or raises LabError naming the host (at once if it stopped booting)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if not still_booting():
+            raise LabError(f"{host}: stopped while booting (step: boot), before SSH answered")
         if port_open(address, port) and succeeds([*ssh_command(config, user, address, port), "true"]):
             return
         time.sleep(0.2)
     raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
+
+
+def close_control_master(config: LabConfig, user: str, address: str, port: int = 22) -> None:
+    """Ends the shared connection to one host: after the host is recreated it would lead to the old one."""
+    succeeds(["ssh", *ssh_options(config), "-p", str(port), "-O", "exit", f"{user}@{address}"], timeout=5)
 
 
 def close_control_masters(config: LabConfig) -> None:
