@@ -22,10 +22,33 @@ def _provider_file(config: LabConfig):
     return config.state_dir / "provider"
 
 
+def _log(message: str) -> None:
+    print(f"lab: {message}", flush=True)
+
+
 def make_provider(name: str, config: LabConfig) -> Provider:
     if name == "nspawn":
-        return NspawnLab(config, log=lambda message: print(f"lab: {message}", flush=True))
-    raise LabError(f"the {name} provider is not available yet (use LAB_PROVIDER=nspawn)")
+        return NspawnLab(config, log=_log)
+    if name == "libvirt":
+        from lab.libvirt import LibvirtLab
+
+        return LibvirtLab(config, log=_log)
+    raise LabError(f"unknown provider {name!r}")
+
+
+def _auto_choice(config: LabConfig) -> tuple[Provider, str]:
+    """VMs when Vagrant and libvirt are installed and a KVM guest really boots here (lab.kvm), else containers."""
+    from lab.kvm import kvm_verdict
+    from lab.libvirt import require_tools
+
+    try:
+        require_tools()
+        verdict = kvm_verdict(_log, environ={})  # auto means hardware speed: LAB_LIBVIRT_DRIVER does not count
+    except LabError as error:
+        return make_provider("nspawn", config), f"containers: no VM lab here ({error})"
+    if verdict.driver == "kvm":
+        return make_provider("libvirt", config), f"VMs: {verdict.reason}"
+    return make_provider("nspawn", config), f"containers: no usable KVM ({verdict.reason})"
 
 
 def choose_provider(config: LabConfig) -> tuple[Provider, str]:
@@ -38,7 +61,7 @@ def choose_provider(config: LabConfig) -> tuple[Provider, str]:
     elif existing is not None:
         chosen, reason = existing, "the lab is already up with it"
     else:
-        chosen, reason = make_provider("nspawn", config), "containers: no VM provider with KVM here"
+        chosen, reason = _auto_choice(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     _provider_file(config).write_text(chosen.name + "\n")
     return chosen, reason

@@ -1,0 +1,461 @@
+"""The VM provider: each lab host is a Debian 12 VM made by Vagrant (vagrant/Vagrantfile) with vagrant-libvirt.
+
+libvirt runs a guest under KVM when lab.kvm proved that one really boots here, else under QEMU's software emulation
+(TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches each VM over libvirt's
+bridge, VMs have no NAT), eth1 is on the LAN, a libvirt network with no address on the machine: it starts
+unconfigured and only the static_ip role gives it an address. Domains, networks and the storage pool carry the
+lab's name; Vagrant's state lives in the lab's state directory.
+"""
+
+from __future__ import annotations
+
+import grp
+import ipaddress
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
+from lab.config import HostPlan, LabConfig, LabError
+from lab.inventory import Connection
+from lab.kvm import KVM_DEVICE, kvm_verdict
+from lab.shell import run, succeeds
+from lab.ssh import close_control_masters, known_hosts_path, ssh_command
+
+VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
+LIBVIRT_URI = "qemu:///system"
+DEFAULT_VM_MGMT_SUBNET = "10.199.57.0/24"  # not the container lab's 10.199.56.0/24: both labs may run at once
+VAGRANT_UP_TIMEOUT_S = 1800
+KEYSCAN_TIMEOUT_S = 60
+QEMU_USER, KVM_GROUP = "libvirt-qemu", "kvm"
+PUBLIC_BOX_HOST = "vagrantcloud.com"
+# vagrant up's chatter that says nothing new (upload progress, the domain settings table)
+QUIET_LINE = re.compile(r"Progress: \d+%|^==> [\w-]+:\s+-- |No version detected|generating a local metadata|"
+                        r"See https://www.vagrantup.com/docs/boxes")
+
+
+def vm_mgmt_subnet(config: LabConfig, environ: Mapping[str, str]) -> ipaddress.IPv4Network:
+    """LAB_MGMT_SUBNET when it is set, else the VM lab's own default; never overlapping the LAN."""
+    subnet = config.mgmt_subnet if environ.get("LAB_MGMT_SUBNET") else ipaddress.IPv4Network(DEFAULT_VM_MGMT_SUBNET)
+    if subnet.overlaps(config.subnet):
+        raise LabError(f"the VM management subnet {subnet} overlaps LAB_SUBNET {config.subnet} (set LAB_MGMT_SUBNET)")
+    return subnet
+
+
+def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
+    """`vagrant ssh-config` output: {machine: {option (lowercase): value}}."""
+    machines: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        fields = line.strip().split(None, 1)
+        if len(fields) != 2:
+            continue
+        key, value = fields[0].lower(), fields[1].strip().strip('"')
+        if key == "host":
+            current = machines.setdefault(value, {})
+        elif current is not None:
+            current[key] = value
+    return machines
+
+
+def mac_on_network(domiflist: str, network: str) -> str | None:
+    """The MAC of the domain's interface on `network`, from `virsh domiflist` output."""
+    for line in domiflist.splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[2] == network and re.fullmatch(r"[0-9a-f:]{17}", fields[4].lower()):
+            return fields[4].lower()
+    return None
+
+
+def interface_with_mac(listing: str, mac: str) -> str | None:
+    """The guest interface whose address is `mac`, from lines 'NAME MAC'."""
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].lower() == mac.lower():
+            return fields[0]
+    return None
+
+
+def table_names(listing: str) -> list[str]:
+    """First column of a virsh table (`vol-list`), below its dashed rule."""
+    lines = listing.splitlines()
+    rule = next((i for i, line in enumerate(lines) if line.strip().startswith("---")), None)
+    return [line.split()[0] for line in lines[rule + 1:] if line.strip()] if rule is not None else []
+
+
+def kvm_accessible(mode: int, owner: int, group: int, uid: int, groups: set[int]) -> bool:
+    """Whether a user (uid, groups) may read and write a device with this mode, owner and group."""
+    if uid == owner:
+        return mode & 0o600 == 0o600
+    if group in groups:
+        return mode & 0o060 == 0o060
+    return mode & 0o006 == 0o006
+
+
+def known_hosts_lines(keyscan_output: str) -> list[str]:
+    return [line for line in keyscan_output.splitlines() if line.strip() and not line.startswith("#")]
+
+
+class LibvirtLab:
+    """Creates, recovers, inspects and removes the VMs of one lab through Vagrant and libvirt."""
+
+    name = "libvirt"
+
+    def __init__(self, config: LabConfig, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.log = log
+        self.pool = f"{config.name}-pool"
+        self.networks = (f"{config.name}-mgmt", f"{config.name}-lan")
+        self.dotfile_dir = config.state_dir / "vagrant"
+        self.console_dir = config.state_dir / "console"
+        self.env_file = config.state_dir / "vagrant-env.json"
+        self.machines_file = config.state_dir / "machines.json"
+
+    def domain(self, host: str) -> str:
+        return f"{self.config.name}-{host}"
+
+    # ---- public operations -------------------------------------------------------------------------------
+    def up(self) -> list[Connection]:
+        require_tools()
+        ensure_libvirtd(self.log)
+        step = time.monotonic()
+        verdict = kvm_verdict(self.log)
+        self.log(f"libvirt driver: {verdict.driver} ({verdict.reason})")
+        box = self._choose_box()
+        self.log(f"box: {box} (ready in {time.monotonic() - step:.0f} s)")
+        if not (self.dotfile_dir / "machines").is_dir():
+            self._remove_libvirt_leftovers()
+        self._remove_surplus_machines()
+        mgmt = vm_mgmt_subnet(self.config, os.environ)
+        self._check_mgmt_subnet(mgmt)
+        self._ensure_pool()
+        env = self._vagrant_env(verdict.driver, box, mgmt)
+        self.env_file.write_text(json.dumps(env, indent=1) + "\n")
+        self._vagrant_up(env)
+        machines = parse_ssh_config(self._vagrant(env, ["ssh-config"], "read the SSH settings (vagrant ssh-config)"))
+        connections = []
+        self._write_known_hosts(machines)
+        for host in self.config.hosts:
+            connections.append(self._first_login(host, machines))
+        self.machines_file.write_text(json.dumps([c.__dict__ for c in connections], indent=1) + "\n")
+        return connections
+
+    def down(self) -> None:
+        close_control_masters(self.config)
+        if shutil.which("virsh") is None:
+            shutil.rmtree(self.config.state_dir, ignore_errors=True)
+            return
+        ensure_libvirtd(self.log)
+        if self.env_file.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
+            env = json.loads(self.env_file.read_text())
+            result = subprocess.run(["vagrant", "destroy", "-f", "--no-color"], env={**os.environ, **env},
+                                    capture_output=True, text=True, check=False, timeout=600)
+            if result.returncode != 0:
+                lines = (result.stderr or result.stdout).strip().splitlines()
+                self.log(f"vagrant destroy failed ({lines[-1] if lines else '?'}): removing the VMs with virsh")
+        self._remove_libvirt_leftovers()
+        shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    def status(self) -> list[str]:
+        known = {}
+        if self.machines_file.is_file():
+            known = {item["host"]: item for item in json.loads(self.machines_file.read_text())}
+        lines = []
+        for host in self.config.hosts:
+            state = self._domain_state(self.domain(host.name)) or "absent"
+            item = known.get(host.name)
+            address = item["address"] if item else "-"
+            if state == "running" and item:
+                probe = [*ssh_command(self.config, item["user"], item["address"], item["port"], item["key_file"]),
+                         "true"]
+                state += ", ssh ok" if succeeds(probe, timeout=15) else ", ssh not answering"
+            interface = item["lab_interface"] if item else "?"
+            lines.append(f"{host.name:<10} {host.role:<7} mgmt {address:<15} lan {host.lab_address!s:<18} "
+                         f"on {interface}  VM {self.domain(host.name)}: {state}")
+        return lines
+
+    # ---- box ------------------------------------------------------------------------------------------------
+    def _choose_box(self) -> str:
+        """LAB_BOX if set; else the local box if built, the public box if added or downloadable, else build."""
+        wanted = os.environ.get("LAB_BOX", "")
+        boxes = installed_boxes()
+        if wanted == BOX_NAME or (not wanted and (BOX_NAME, "libvirt") in boxes):
+            return ensure_box(self.log, boxes=boxes)
+        if wanted or (PUBLIC_BOX, "libvirt") in boxes:
+            box = wanted or PUBLIC_BOX
+            if (box, "libvirt") not in boxes:
+                self._add_public_box(box)
+            return box
+        if _reachable(PUBLIC_BOX_HOST):
+            try:
+                self._add_public_box(PUBLIC_BOX)
+                return PUBLIC_BOX
+            except LabError as error:
+                self.log(f"{error}: building the local box instead")
+        else:
+            self.log(f"{PUBLIC_BOX} cannot be downloaded ({PUBLIC_BOX_HOST} unreachable): building the local box")
+        return ensure_box(self.log, boxes=boxes)
+
+    def _add_public_box(self, box: str) -> None:
+        self.log(f"downloading the box {box} (once)")
+        result = subprocess.run(["vagrant", "box", "add", "--no-color", "--provider", "libvirt", box],
+                                capture_output=True, text=True, check=False, timeout=3600)
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise LabError(f"vagrant box add {box} failed: {lines[-1] if lines else '?'}")
+
+    # ---- libvirt objects ---------------------------------------------------------------------------------
+    def _check_mgmt_subnet(self, subnet: ipaddress.IPv4Network) -> None:
+        if self._network_active(self.networks[0]):
+            return
+        gateway = subnet.network_address + 1
+        route = run(["ip", "-4", "route", "show", "to", "match", str(gateway)]).stdout.strip()
+        if route and not route.startswith("default"):
+            raise LabError(f"the VM management subnet {subnet} is already routed here ({route.splitlines()[0]}): "
+                           f"set LAB_MGMT_SUBNET to a free /24")
+
+    def _ensure_pool(self) -> None:
+        if self.pool not in virsh("pool-list", "--all", "--name").split():
+            path = Path("/var/lib/libvirt/images") / self.pool
+            virsh("pool-define-as", self.pool, "dir", "--target", str(path))
+            virsh("pool-build", self.pool)
+        if self.pool not in virsh("pool-list", "--name").split():
+            virsh("pool-start", self.pool)
+
+    def _domain_state(self, domain: str) -> str | None:
+        result = run(["virsh", "-c", LIBVIRT_URI, "domstate", domain], check=False, timeout=60)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    def _network_active(self, network: str) -> bool:
+        return network in virsh("net-list", "--name").split()
+
+    def _lab_domains(self) -> list[str]:
+        pattern = re.compile(rf"^{re.escape(self.config.name)}-(server|client\d+)$")
+        return [name for name in virsh("list", "--all", "--name").split() if pattern.match(name)]
+
+    def _remove_libvirt_leftovers(self) -> None:
+        """Every domain, network and volume of this lab that libvirt still has, whatever Vagrant thinks."""
+        for domain in self._lab_domains():
+            if self._domain_state(domain) in ("running", "paused", "in shutdown"):
+                virsh("destroy", domain, check=False)
+            virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+            self.log(f"removed the VM {domain}")
+        all_networks = virsh("net-list", "--all", "--name").split()
+        for network in self.networks:
+            if network in all_networks:
+                if self._network_active(network):
+                    virsh("net-destroy", network, check=False)
+                virsh("net-undefine", network, check=False)
+        if self.pool in virsh("pool-list", "--all", "--name").split():
+            if self.pool not in virsh("pool-list", "--name").split():
+                virsh("pool-start", self.pool, check=False)
+            for volume in table_names(virsh("vol-list", self.pool, check=False)):
+                virsh("vol-delete", "--pool", self.pool, volume, check=False)
+            virsh("pool-destroy", self.pool, check=False)
+            virsh("pool-delete", self.pool, check=False)
+            virsh("pool-undefine", self.pool, check=False)
+
+    def _remove_surplus_machines(self) -> None:
+        """VMs of an earlier, bigger lab (LAB_CLIENTS was larger then)."""
+        if not self.env_file.is_file():
+            return
+        env = json.loads(self.env_file.read_text())
+        surplus = [f"client{i}" for i in range(self.config.clients + 1, int(env.get("LAB_CLIENTS", "0")) + 1)]
+        if surplus:
+            self._vagrant(env, ["destroy", "-f", *surplus], f"remove {', '.join(surplus)} (vagrant destroy)")
+            self.log(f"{', '.join(surplus)}: removed (not part of this lab any more)")
+
+    # ---- vagrant --------------------------------------------------------------------------------------------
+    def _vagrant_env(self, driver: str, box: str, mgmt: ipaddress.IPv4Network) -> dict[str, str]:
+        self.console_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "VAGRANT_CWD": str(VAGRANT_DIR), "VAGRANT_DOTFILE_PATH": str(self.dotfile_dir),
+            "VAGRANT_DEFAULT_PROVIDER": "libvirt", "VAGRANT_CHECKPOINT_DISABLE": "1",
+            "LAB_NAME": self.config.name, "LAB_CLIENTS": str(self.config.clients),
+            "LAB_SUBNET": str(self.config.subnet), "LAB_VM_MGMT_SUBNET": str(mgmt), "LAB_BOX": box,
+            "LAB_LIBVIRT_DRIVER": driver, "LAB_CONSOLE_DIR": str(self.console_dir),
+        }
+        if os.environ.get("LAB_VM_MEMORY"):
+            env["LAB_VM_MEMORY"] = os.environ["LAB_VM_MEMORY"]
+        return env
+
+    def _vagrant(self, env: dict[str, str], args: list[str], step: str) -> str:
+        result = subprocess.run(["vagrant", *args, "--no-color"], env={**os.environ, **env}, capture_output=True,
+                                text=True, check=False, timeout=600)
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise LabError(f"step '{step}' failed: {lines[-1] if lines else 'no output'}")
+        return result.stdout
+
+    def _vagrant_up(self, env: dict[str, str]) -> None:
+        started = time.monotonic()
+        self.log(f"boot ({'KVM' if env['LAB_LIBVIRT_DRIVER'] == 'kvm' else 'software emulation, TCG'}): "
+                 f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
+        log_path = self.config.state_dir / "vagrant-up.log"
+        args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
+        with log_path.open("w") as log_file:
+            process = subprocess.Popen(args, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert process.stdout is not None
+            tail: list[str] = []
+            for raw in process.stdout:
+                for line in raw.replace("\r", "\n").replace("\x1b[K", "").splitlines():
+                    log_file.write(f"{time.monotonic() - started:6.1f} {line}\n")
+                    if line.strip() and not QUIET_LINE.search(line):
+                        print(f"    {line}", flush=True)
+                        tail = [*tail[-4:], line.strip()]
+            try:
+                code = process.wait(timeout=VAGRANT_UP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = -1
+        if code != 0:
+            raise LabError(f"step 'boot (vagrant up)' failed: {self._diagnose() or (tail[-1] if tail else '?')}; "
+                           f"log {log_path}; 'make lab-up' again or 'make lab-down'")
+        self.log(f"boot: VMs up and reachable over SSH in {time.monotonic() - started:.0f} s")
+
+    def _diagnose(self) -> str:
+        """Names the VMs that are not up, with the last line of their console."""
+        problems = []
+        for host in self.config.hosts:
+            state = self._domain_state(self.domain(host.name)) or "not created"
+            console = self.console_dir / f"{host.name}.log"
+            text = console.read_text(errors="replace") if console.is_file() else ""
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines() if line.strip()]
+            problems.append(f"{host.name}: VM {state}, console: {lines[-1][:120] if lines else 'empty'}")
+        return "; ".join(problems)
+
+    # ---- SSH ------------------------------------------------------------------------------------------------
+    def _write_known_hosts(self, machines: dict[str, dict[str, str]]) -> None:
+        lines: list[str] = []
+        for host in self.config.hosts:
+            machine = machines.get(host.name)
+            if machine is None:
+                raise LabError(f"{host.name}: vagrant ssh-config knows no such machine (step: read SSH settings)")
+            deadline = time.monotonic() + KEYSCAN_TIMEOUT_S
+            found: list[str] = []
+            while not found and time.monotonic() < deadline:
+                result = run(["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", machine.get("port", "22"),
+                              machine["hostname"]], check=False, timeout=30)
+                found = known_hosts_lines(result.stdout)
+                if not found:
+                    time.sleep(1)
+            if not found:
+                raise LabError(f"{host.name}: no SSH host key from {machine['hostname']} (step: ssh-keyscan)")
+            lines += found
+        path = known_hosts_path(self.config)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text("".join(f"{line}\n" for line in lines))
+
+    def _first_login(self, host: HostPlan, machines: dict[str, dict[str, str]]) -> Connection:
+        """Checks SSH and passwordless sudo, names the host, and finds its LAN interface by its MAC."""
+        machine = machines[host.name]
+        address, port, user = machine["hostname"], int(machine.get("port", "22")), machine.get("user", "vagrant")
+        key = machine["identityfile"]
+        mac = mac_on_network(virsh("domiflist", self.domain(host.name)), self.networks[1])
+        if mac is None:
+            raise LabError(f"{host.name}: the VM has no interface on the network {self.networks[1]}")
+        name = host.name
+        script = (
+            "sudo -n true || { echo NO-SUDO; exit 3; }; "
+            f"if [ \"$(hostname)\" != {name} ]; then "
+            f"sudo -n sed -i '/^127\\.0\\.1\\.1[[:space:]]/d' /etc/hosts; "
+            f"printf '127.0.1.1\\t{name}\\n' | sudo -n tee -a /etc/hosts >/dev/null; "
+            f"sudo -n hostnamectl set-hostname {name} 2>/dev/null || "
+            f"{{ echo {name} | sudo -n tee /etc/hostname >/dev/null; sudo -n hostname {name}; }}; fi 2>/dev/null; "
+            "for d in /sys/class/net/*; do echo \"${d##*/} $(cat $d/address)\"; done"
+        )
+        result = run([*ssh_command(self.config, user, address, port, key), script], check=False, timeout=120)
+        if "NO-SUDO" in result.stdout:
+            raise LabError(f"{host.name}: {user} has no passwordless sudo (step: first login)")
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise LabError(f"{host.name}: SSH as {user}@{address} failed (step: first login): "
+                           f"{detail[-1] if detail else result.returncode}")
+        interface = interface_with_mac(result.stdout, mac)
+        if interface is None:
+            raise LabError(f"{host.name}: no interface with the LAN MAC {mac} in the guest (step: first login)")
+        self.log(f"{host.name}: up (management {address}, LAN {host.lab_address} on {interface}, "
+                 f"VM {self.domain(host.name)})")
+        return Connection(host.name, address, port, user, interface, key)
+
+
+# ---- the machine: tools and daemons ------------------------------------------------------------------------
+def virsh(*args: str, check: bool = True) -> str:
+    return run(["virsh", "-c", LIBVIRT_URI, *args], check=check, timeout=120).stdout
+
+
+def require_tools() -> None:
+    for tool in ("vagrant", "virsh", "qemu-system-x86_64", "ssh-keyscan"):
+        if shutil.which(tool) is None:
+            raise LabError(f"{tool} is not installed (run: tools/install-deps vm)")
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def ensure_libvirtd(log: Callable[[str], None]) -> None:
+    """libvirtd and virtlogd, started by hand when no service manager runs them (checked first: a second
+    `libvirtd -d` fails on its pid file). Gives libvirt's QEMU access to /dev/kvm first (see fix_kvm_access)."""
+    fix_kvm_access(log)
+    if succeeds(["virsh", "-c", LIBVIRT_URI, "version"], timeout=30):
+        return
+    if os.geteuid() != 0:
+        raise LabError(f"libvirtd does not answer on {LIBVIRT_URI}: start it, or run the VM lab as root")
+    if Path("/run/systemd/system").is_dir():
+        raise LabError("libvirtd does not answer: start it with 'systemctl start libvirtd'")
+    for daemon in ("virtlogd", "libvirtd"):
+        pid_file = Path(f"/run/{daemon}.pid")
+        if _pid_alive(pid_file):
+            continue
+        pid_file.unlink(missing_ok=True)
+        run([daemon, "-d"])
+        log(f"started {daemon}")
+    deadline = time.monotonic() + 20
+    while not succeeds(["virsh", "-c", LIBVIRT_URI, "version"], timeout=30):
+        if time.monotonic() > deadline:
+            raise LabError("libvirtd was started but does not answer (see /var/log/libvirt/libvirtd.log)")
+        time.sleep(0.3)
+
+
+def fix_kvm_access(log: Callable[[str], None]) -> None:
+    """When libvirt's QEMU user cannot open /dev/kvm, libvirtd re-probes QEMU on almost every call (8 s each):
+    give the device to the kvm group, which that user belongs to."""
+    if not KVM_DEVICE.exists() or os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(QEMU_USER)
+        kvm = grp.getgrnam(KVM_GROUP)
+    except KeyError:
+        return
+    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if QEMU_USER in g.gr_mem}
+    info = KVM_DEVICE.stat()
+    if kvm_accessible(info.st_mode, info.st_uid, info.st_gid, user.pw_uid, groups):
+        return
+    if kvm.gr_gid not in groups:
+        log(f"warning: {QEMU_USER} is not in group {KVM_GROUP}: libvirt will be slow (it re-probes QEMU)")
+        return
+    os.chown(KVM_DEVICE, -1, kvm.gr_gid)
+    os.chmod(KVM_DEVICE, (info.st_mode & 0o7777) | 0o060)
+    log(f"gave {KVM_DEVICE} to group {KVM_GROUP} so libvirt's QEMU can open it (libvirtd re-probes QEMU otherwise)")
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,138 @@
+"""Pure parts of the VM lab: parsing Vagrant's and libvirt's output, the box's MBR, choices from settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from pathlib import Path
+
+import pytest
+
+from lab.box import box_metadata, inputs_hash, mbr, parse_box_list
+from lab.config import LabError, load_config
+from lab.libvirt import (
+    DEFAULT_VM_MGMT_SUBNET,
+    interface_with_mac,
+    known_hosts_lines,
+    kvm_accessible,
+    mac_on_network,
+    parse_ssh_config,
+    table_names,
+    vm_mgmt_subnet,
+)
+
+SSH_CONFIG = """\
+Host server
+  HostName 10.199.57.193
+  User vagrant
+  Port 22
+  UserKnownHostsFile /dev/null
+  IdentityFile /work/.lab/vmlab/vagrant/machines/server/libvirt/private_key
+  IdentitiesOnly yes
+
+Host client1
+  HostName 127.0.0.1
+  User vagrant
+  Port 2200
+  IdentityFile "/home/me/my key"
+"""
+
+DOMIFLIST = """\
+ Interface   Type      Source       Model    MAC
+----------------------------------------------------------------
+ vnet0       network   vmlab-mgmt   virtio   52:54:00:7b:78:a5
+ vnet1       network   vmlab-lan    virtio   52:54:00:34:DC:ae
+"""
+
+
+def test_ssh_config_per_machine() -> None:
+    machines = parse_ssh_config(SSH_CONFIG)
+    assert set(machines) == {"server", "client1"}
+    assert machines["server"]["hostname"] == "10.199.57.193"
+    assert machines["server"]["identityfile"].endswith("server/libvirt/private_key")
+    assert machines["client1"]["port"] == "2200"
+    assert machines["client1"]["identityfile"] == "/home/me/my key"
+
+
+def test_lan_mac_comes_from_the_lan_network_only() -> None:
+    assert mac_on_network(DOMIFLIST, "vmlab-lan") == "52:54:00:34:dc:ae"
+    assert mac_on_network(DOMIFLIST, "vmlab-mgmt") == "52:54:00:7b:78:a5"
+    assert mac_on_network(DOMIFLIST, "other-lan") is None
+
+
+def test_guest_interface_found_by_mac() -> None:
+    listing = "eth0 52:54:00:7b:78:a5\neth1 52:54:00:34:dc:ae\nlo 00:00:00:00:00:00\n"
+    assert interface_with_mac(listing, "52:54:00:34:DC:AE") == "eth1"
+    assert interface_with_mac(listing, "52:54:00:00:00:01") is None
+
+
+@pytest.mark.parametrize(("mode", "owner", "group", "expected"), [
+    (0o20600, 0, 0, False),  # root:root 0600, the user is neither
+    (0o20660, 0, 108, True),  # group kvm, rw for the group
+    (0o20660, 0, 106, False),  # another group
+    (0o20666, 0, 0, True),  # world rw
+    (0o20640, 0, 108, False),  # group may only read
+])
+def test_kvm_access_for_libvirt_qemu(mode: int, owner: int, group: int, expected: bool) -> None:
+    assert kvm_accessible(mode, owner, group, uid=64055, groups={108, 64055}) is expected
+
+
+def test_known_hosts_lines_skip_comments() -> None:
+    output = "# 10.0.0.1:22 SSH-2.0-OpenSSH_9.2p1\n10.0.0.1 ssh-ed25519 AAAAC3Nza\n\n"
+    assert known_hosts_lines(output) == ["10.0.0.1 ssh-ed25519 AAAAC3Nza"]
+
+
+def test_vm_management_subnet_defaults_apart_from_the_container_lab(tmp_path: Path) -> None:
+    config = load_config({"LAB_NAME": "vmlab"}, root=tmp_path)
+    assert vm_mgmt_subnet(config, {}) == ipaddress.IPv4Network(DEFAULT_VM_MGMT_SUBNET)
+    assert not vm_mgmt_subnet(config, {}).overlaps(config.mgmt_subnet)
+    custom = load_config({"LAB_MGMT_SUBNET": "10.77.0.0/24"}, root=tmp_path)
+    assert vm_mgmt_subnet(custom, {"LAB_MGMT_SUBNET": "10.77.0.0/24"}) == ipaddress.IPv4Network("10.77.0.0/24")
+
+
+def test_vm_management_subnet_must_not_overlap_the_lan(tmp_path: Path) -> None:
+    config = load_config({"LAB_SUBNET": "10.199.57.0/25"}, root=tmp_path)
+    with pytest.raises(LabError, match="overlaps LAB_SUBNET"):
+        vm_mgmt_subnet(config, {})
+
+
+def test_box_list_pairs_names_with_providers() -> None:
+    listing = ("1700000000,,ui,info,chatlab/bookworm64 (libvirt\\, 0)\n"
+               "1700000000,,box-name,chatlab/bookworm64\n1700000000,,box-provider,libvirt\n"
+               "1700000000,,box-version,0\n"
+               "1700000000,,box-name,debian/bookworm64\n1700000000,,box-provider,virtualbox\n"
+               "1700000000,,box-version,12.20240905.1\n")
+    assert parse_box_list(listing) == {("chatlab/bookworm64", "libvirt"), ("debian/bookworm64", "virtualbox")}
+    assert parse_box_list("") == set()
+
+
+def test_mbr_has_one_bootable_linux_partition() -> None:
+    record = mbr(b"\xeb\x63" + b"\x90" * 100, 2048, 16_775_168)
+    assert len(record) == 512
+    assert record[:2] == b"\xeb\x63"
+    assert record[510:] == b"\x55\xaa"
+    status, kind, first, count = record[446], record[450], *struct.unpack("<II", record[454:462])
+    assert (status, kind, first, count) == (0x80, 0x83, 2048, 16_775_168)
+    assert record[462:510] == b"\0" * 48  # the other three entries are empty
+
+
+def test_mbr_refuses_oversized_boot_code() -> None:
+    with pytest.raises(LabError):
+        mbr(b"\0" * 441, 2048, 1)
+
+
+def test_box_inputs_hash_changes_with_the_key() -> None:
+    assert inputs_hash("ssh-rsa AAAA one") != inputs_hash("ssh-rsa AAAA two")
+    assert inputs_hash("ssh-rsa AAAA one") == inputs_hash("ssh-rsa AAAA one")
+
+
+def test_box_metadata_is_a_libvirt_qcow2_box() -> None:
+    assert box_metadata() == {"provider": "libvirt", "format": "qcow2", "virtual_size": 8}
+
+
+def test_volume_names_from_a_virsh_table() -> None:
+    listing = (" Name                 Path\n-------------------------------------\n"
+               " vmlab-server.img     /var/lib/libvirt/images/vmlab-pool/vmlab-server.img\n"
+               " box_image_0_box.img  /var/lib/libvirt/images/vmlab-pool/box_image_0_box.img\n\n")
+    assert table_names(listing) == ["vmlab-server.img", "box_image_0_box.img"]
+    assert table_names("") == []
