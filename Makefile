@@ -11,7 +11,7 @@ export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 
 LAB := $(PY) -m lab
 
-.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-e2e box clean
+.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-e2e box vm-deps clean
 
 help:
 	@echo "make lab-up      create the lab hosts, run ansible/site.yml, run the cross-host checks"
@@ -21,7 +21,11 @@ help:
 	@echo "make lab-up LAB_PROVIDER=libvirt   the same lab as VMs (Vagrant); make box builds their local box"
 
 deps:
-	@tools/install-deps
+	@tools/install-deps $(if $(filter libvirt,$(LAB_PROVIDER)),vm)
+
+# The VM lab's extra Debian packages (Vagrant, vagrant-libvirt, libvirt, QEMU, extlinux).
+vm-deps:
+	@tools/install-deps vm
 
 $(VENV)/.installed: pyproject.toml | deps
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -70,7 +74,7 @@ lab-down: venv
 	$(LAB) down
 
 # The VM lab's local Vagrant box chatlab/bookworm64 (as root; rebuilt only when its inputs change).
-box: venv
+box: vm-deps venv
 	$(LAB) box
 
 clean:
