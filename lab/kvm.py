@@ -7,6 +7,7 @@ userspace can print. The verdict is cached per machine boot (and per QEMU and ke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -72,17 +73,16 @@ def last_line(output: str) -> str:
     return lines[-1][:160] if lines else "no output"
 
 
-def cache_key(qemu: str, kernel: Path, initrd: Path) -> str:
-    """Valid until the machine reboots or QEMU or the probe kernel changes."""
+def cache_key(qemu: str, kernel: Path) -> str:
+    """Valid until the machine reboots, QEMU changes or another kernel is probed (a rebuilt box with the same
+    kernel keeps the verdict)."""
     try:
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         boot_id = "unknown-boot"
-    parts = [boot_id]
-    for path in (Path(qemu), kernel, initrd):
-        info = path.stat()
-        parts.append(f"{path}:{info.st_size}:{int(info.st_mtime)}")
-    return "|".join(parts)
+    info = Path(qemu).stat()
+    digest = hashlib.sha256(kernel.read_bytes()).hexdigest()[:16]
+    return f"{boot_id}|{qemu}:{info.st_size}:{int(info.st_mtime)}|kernel:{digest}"
 
 
 def run_probe(command: list[str], timeout: float = PROBE_TIMEOUT_S) -> tuple[bool, str, float]:
@@ -134,7 +134,7 @@ def kvm_verdict(log: Callable[[str], None] = print, environ: Mapping[str, str] |
     if pair is None:
         return Verdict("qemu", "no kernel to test KVM with (run 'make box' for one)")
     kernel, initrd = pair
-    key = cache_key(qemu, kernel, initrd)
+    key = cache_key(qemu, kernel)
     cached = _read_cache(key)
     if cached is not None:
         return cached

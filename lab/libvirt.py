@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
@@ -140,10 +141,12 @@ class LibvirtLab:
         self.env_file.write_text(json.dumps(env, indent=1) + "\n")
         self._vagrant_up(env)
         machines = parse_ssh_config(self._vagrant(env, ["ssh-config"], "read the SSH settings (vagrant ssh-config)"))
-        connections = []
-        self._write_known_hosts(machines)
-        for host in self.config.hosts:
-            connections.append(self._first_login(host, machines))
+        with ThreadPoolExecutor(max_workers=8) as pool:  # one VM's slowness does not add up with the others'
+            keys = list(pool.map(lambda host: self._host_keys(host, machines), self.config.hosts))
+            path = known_hosts_path(self.config)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text("".join(f"{line}\n" for lines in keys for line in lines))
+            connections = list(pool.map(lambda host: self._first_login(host, machines), self.config.hosts))
         self.machines_file.write_text(json.dumps([c.__dict__ for c in connections], indent=1) + "\n")
         return connections
 
@@ -333,26 +336,21 @@ class LibvirtLab:
         return "; ".join(problems)
 
     # ---- SSH ------------------------------------------------------------------------------------------------
-    def _write_known_hosts(self, machines: dict[str, dict[str, str]]) -> None:
-        lines: list[str] = []
-        for host in self.config.hosts:
-            machine = machines.get(host.name)
-            if machine is None:
-                raise LabError(f"{host.name}: vagrant ssh-config knows no such machine (step: read SSH settings)")
-            deadline = time.monotonic() + KEYSCAN_TIMEOUT_S
-            found: list[str] = []
-            while not found and time.monotonic() < deadline:
-                result = run(["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", machine.get("port", "22"),
-                              machine["hostname"]], check=False, timeout=30)
-                found = known_hosts_lines(result.stdout)
-                if not found:
-                    time.sleep(1)
-            if not found:
+    def _host_keys(self, host: HostPlan, machines: dict[str, dict[str, str]]) -> list[str]:
+        """The VM's SSH host key as known_hosts lines, read over the management network (ssh-keyscan)."""
+        machine = machines.get(host.name)
+        if machine is None:
+            raise LabError(f"{host.name}: vagrant ssh-config knows no such machine (step: read SSH settings)")
+        deadline = time.monotonic() + KEYSCAN_TIMEOUT_S
+        while True:
+            result = run(["ssh-keyscan", "-T", "10", "-t", "ed25519", "-p", machine.get("port", "22"),
+                          machine["hostname"]], check=False, timeout=30)
+            found = known_hosts_lines(result.stdout)
+            if found:
+                return found
+            if time.monotonic() > deadline:
                 raise LabError(f"{host.name}: no SSH host key from {machine['hostname']} (step: ssh-keyscan)")
-            lines += found
-        path = known_hosts_path(self.config)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text("".join(f"{line}\n" for line in lines))
+            time.sleep(1)
 
     def _first_login(self, host: HostPlan, machines: dict[str, dict[str, str]]) -> Connection:
         """Checks SSH and passwordless sudo, names the host, and finds its LAN interface by its MAC."""
