@@ -20,6 +20,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from chat import protocol
 from chat.cli import ArgumentParser, non_negative, port, positive_int, raise_open_files_limit
@@ -85,8 +86,8 @@ class Client(asyncio.BufferedProtocol, Member):
         self.gone = False  # disconnected (or refused): out of the registry, nothing more is queued
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport; not an asyncio.Transport instance under uvloop, so no isinstance check here
+        self.transport = cast(asyncio.Transport, transport)
         self.server.connected(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
