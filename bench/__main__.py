@@ -213,7 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         scenario = sizes[name]
         print(f"  {name}: {scenario.clients:,} clients in {scenario.rooms:,} rooms ...", flush=True)
-        rows.append(run(scenario, args.python, pin))
+        try:
+            rows.append(run(scenario, args.python, pin))
+        except (RuntimeError, OSError) as error:
+            print(f"bench: {name} failed: {error} (server log: {RESULTS.parent}/server-{name}.log)",
+                  file=sys.stderr)
+            return 1
     print()
     print(table(rows))
     print()
