@@ -16,8 +16,10 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +50,17 @@ def vm_mgmt_subnet(config: LabConfig, environ: Mapping[str, str]) -> ipaddress.I
     if subnet.overlaps(config.subnet):
         raise LabError(f"the VM management subnet {subnet} overlaps LAB_SUBNET {config.subnet} (set LAB_MGMT_SUBNET)")
     return subnet
+
+
+# Console lines that mean a guest will never come up: stop waiting (vagrant would, for boot_timeout seconds).
+BOOT_FAILURES = re.compile(r"Kernel panic - not syncing.*|Gave up waiting for root .*|You are in emergency mode.*|"
+                           r"ALERT! .* does not exist.*")
+
+
+def boot_failure(console: str) -> str | None:
+    """The console line saying that the guest's boot failed for good, if any."""
+    match = BOOT_FAILURES.search(re.sub(r"\x1b\[[0-9;]*m", "", console))
+    return match.group(0).strip()[:160] if match else None
 
 
 def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
@@ -138,6 +151,7 @@ class LibvirtLab:
         self._check_mgmt_subnet(mgmt)
         self._ensure_pool()
         env = self._vagrant_env(verdict.driver, box, mgmt)
+        self._stop_failed_vms()
         self.env_file.write_text(json.dumps(env, indent=1) + "\n")
         self._vagrant_up(env)
         machines = parse_ssh_config(self._vagrant(env, ["ssh-config"], "read the SSH settings (vagrant ssh-config)"))
@@ -303,10 +317,13 @@ class LibvirtLab:
                  f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
         log_path = self.config.state_dir / "vagrant-up.log"
         args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
+        failures: list[str] = []
         with log_path.open("w") as log_file:
             process = subprocess.Popen(args, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             assert process.stdout is not None
+            watcher = threading.Thread(target=self._watch_consoles, args=(process, failures), daemon=True)
+            watcher.start()
             tail: list[str] = []
             for raw in process.stdout:
                 for line in raw.replace("\r", "\n").replace("\x1b[K", "").splitlines():
@@ -319,10 +336,38 @@ class LibvirtLab:
             except subprocess.TimeoutExpired:
                 process.kill()
                 code = -1
+        if failures:
+            raise LabError(f"{failures[0]} (step: boot); console logs in {self.console_dir}; "
+                           f"'make lab-down' cleans up")
         if code != 0:
             raise LabError(f"step 'boot (vagrant up)' failed: {self._diagnose() or (tail[-1] if tail else '?')}; "
                            f"log {log_path}; 'make lab-up' again or 'make lab-down'")
         self.log(f"boot: VMs up and reachable over SSH in {time.monotonic() - started:.0f} s")
+
+    def _stop_failed_vms(self) -> None:
+        """A VM left hung by a failed boot is powered off, so that vagrant up boots it again."""
+        for host in self.config.hosts:
+            console = self.console_dir / f"{host.name}.log"
+            failure = boot_failure(console.read_text(errors="replace")) if console.is_file() else None
+            if failure and self._domain_state(self.domain(host.name)) == "running":
+                virsh("destroy", self.domain(host.name), check=False)
+                self.log(f"{host.name}: its last boot failed ({failure}): powered off to boot it again")
+
+    def _watch_consoles(self, process: subprocess.Popen[str], failures: list[str]) -> None:
+        """Interrupts vagrant up as soon as a VM's console shows that its boot failed for good."""
+        while process.poll() is None:
+            for host in self.config.hosts:
+                console = self.console_dir / f"{host.name}.log"
+                failure = boot_failure(console.read_text(errors="replace")) if console.is_file() else None
+                if failure:
+                    failures.append(f"{host.name}: the VM's boot failed: {failure}")
+                    process.send_signal(signal.SIGINT)
+                    try:
+                        process.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                    return
+            time.sleep(2)
 
     def _diagnose(self) -> str:
         """Names the VMs that are not up, with the last line of their console."""

@@ -12,6 +12,7 @@ from lab.box import box_metadata, inputs_hash, mbr, parse_box_list
 from lab.config import LabError, load_config
 from lab.libvirt import (
     DEFAULT_VM_MGMT_SUBNET,
+    boot_failure,
     interface_with_mac,
     known_hosts_lines,
     kvm_accessible,
@@ -136,3 +137,11 @@ def test_volume_names_from_a_virsh_table() -> None:
                " box_image_0_box.img  /var/lib/libvirt/images/vmlab-pool/box_image_0_box.img\n\n")
     assert table_names(listing) == ["vmlab-server.img", "box_image_0_box.img"]
     assert table_names("") == []
+
+
+def test_boot_failures_are_recognised_on_the_console() -> None:
+    assert boot_failure("[  OK  ] Started ssh.service\nbookworm login: ") is None
+    panic = "[    7.1] \x1b[0;1mKernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n"
+    assert boot_failure(panic) == "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+    assert boot_failure("Gave up waiting for root file system device.  Common problems:\n").startswith("Gave up")
+    assert boot_failure("You are in emergency mode. After logging in, type ...").startswith("You are in")
