@@ -3,7 +3,7 @@ and a room vanishes from /rooms once its last member has left."""
 
 from __future__ import annotations
 
-from chat_session import rooms_line, run_session, start_background_session, unique, wait_for_output
+from chat_session import BackgroundSession, rooms_line, run_session, unique
 from lab_hosts import LabHost
 
 
@@ -15,26 +15,27 @@ def receiver_and_sender(server: LabHost, clients: list[LabHost]) -> tuple[LabHos
 def test_message_from_one_host_reaches_a_client_on_another(server: LabHost, clients: list[LabHost]) -> None:
     receiver, sender = receiver_and_sender(server, clients)
     room, listener, talker = unique("#xhost"), unique("rx"), unique("tx")
-    output = start_background_session(receiver.host, [f"/nick {listener}", f"/join {room}"], hold_s=10)
-    assert f"{room}" in wait_for_output(receiver.host, output, room), f"{listener} never joined {room}"
-
-    text = f"hello from {sender.name} to {receiver.name}"
-    run_session(sender.host, [f"/nick {talker}", f"/join {room}", text])
-
-    received = wait_for_output(receiver.host, output, f"[{room}] {talker}: {text}")
-    assert f"[{room}] {talker}: {text}" in received, f"{receiver.name} got:\n{received}"
+    session = BackgroundSession(receiver.host, [f"/nick {listener}", f"/join {room}"])
+    try:
+        assert f"you joined {room}" in session.wait_for(f"you joined {room}"), f"{listener} never joined {room}"
+        text = f"hello from {sender.name} to {receiver.name}"
+        run_session(sender.host, [f"/nick {talker}", f"/join {room}", text])
+        received = session.wait_for(f"[{room}] {talker}: {text}")
+        assert f"[{room}] {talker}: {text}" in received, f"{receiver.name} got:\n{received}"
+    finally:
+        session.end()
 
 
 def test_room_vanishes_after_its_last_member_leaves(server: LabHost, clients: list[LabHost]) -> None:
     observer, member = receiver_and_sender(server, clients)
     room = unique("#gone")
-    output = start_background_session(member.host, [f"/join {room}"], hold_s=3)
-    assert room in wait_for_output(member.host, output, room), f"{member.name} never joined {room}"
-
-    seen = rooms_line(run_session(observer.host, ["/rooms"]))
-    assert seen and room in seen[0], f"{room} not listed while its member is in it: {seen}"
-
-    wait_for_output(member.host, output, "* bye")  # the member's session has quit
+    session = BackgroundSession(member.host, [f"/join {room}"])
+    try:
+        assert f"you joined {room}" in session.wait_for(f"you joined {room}"), f"{member.name} never joined {room}"
+        seen = rooms_line(run_session(observer.host, ["/rooms"]))
+        assert seen and room in seen[0], f"{room} not listed while its member is in it: {seen}"
+    finally:
+        assert "* bye" in session.end(), f"{member.name}'s session did not quit"
     after = rooms_line(run_session(observer.host, ["/rooms"]))
     assert after and room not in after[0], f"{room} still listed after its last member left: {after}"
 

@@ -12,6 +12,8 @@ description:
     every other byte of the file is kept. A second run with the same values changes nothing.
   - The file format logic is netconfig's (module_utils chatlab_interfaces, a link to netconfig/interfaces.py).
   - Refuses to touch the interface that holds an address Ansible is connected through, unless I(force).
+  - Returns the interface's live IPv4 addresses (live_addresses) and whether ifupdown is installed
+    (ifupdown_installed), so the role needs no extra commands to decide whether to install or apply.
   - With I(apply), brings the interface down and up with ifupdown and checks the address is there; when that
     fails and I(restore_from) is given, restores that file, re-applies the previous configuration and fails.
 options:
@@ -141,6 +143,8 @@ def main() -> None:
         "interface": interface,
         "address": str(static.interface),
         "stanza_count": inet_stanza_count(after, interface),
+        "live_addresses": live.get(interface, []),
+        "ifupdown_installed": module.get_bin_path("ifup") is not None,
         "diff": {"before": before, "after": after, "before_header": path, "after_header": path},
     }
     if result["changed"] and not module.check_mode:
