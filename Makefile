@@ -55,7 +55,7 @@ test: lint unit lab-e2e
 bench: venv
 	$(PY) -m bench
 
-lab-up: venv
+lab-up: deps venv
 	$(LAB) up
 
 lab-test: venv
