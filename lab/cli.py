@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
 from lab.inventory import write_inventory
 from lab.providers import Provider, choose_provider, provider_for_existing_lab
@@ -82,28 +84,23 @@ def require_lab(config: LabConfig) -> Provider:
 
 def command_ssh(config: LabConfig, host: str, remote: list[str]) -> int:
     require_lab(config)
-    names = [h.name for h in config.hosts]
-    if host not in names:
-        raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(names)})")
-    address = str(next(h.mgmt_address.ip for h in config.hosts if h.name == host))
-    user, address, port, key = _connection_from_inventory(config, host) or ("root", address, 22, None)
+    user, address, port, key = _connection_from_inventory(config, host)
     args = [*ssh_command(config, user, address, port, key), *remote]
     if remote and sys.stdin.isatty():
         args.insert(1, "-t")
     return subprocess.run(args, check=False).returncode
 
 
-def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, int, str | None] | None:
-    import yaml
-
+def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, int, str | None]:
+    """How to reach `host`: the lab's inventory is the one place that says (user, address, port, key)."""
     data = yaml.safe_load(config.inventory_path.read_text())
-    for group in data["all"]["children"].values():
-        values = (group.get("hosts") or {}).get(host)
-        if values is not None:
-            return (values.get("ansible_user", data["all"]["vars"]["ansible_user"]),
-                    values["ansible_host"], int(values.get("ansible_port", 22)),
-                    values.get("ansible_ssh_private_key_file"))
-    return None
+    hosts = {name: values for group in data["all"]["children"].values()
+             for name, values in (group.get("hosts") or {}).items()}
+    if host not in hosts:
+        raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(hosts)})")
+    values = hosts[host]
+    return (values.get("ansible_user", data["all"]["vars"]["ansible_user"]), values["ansible_host"],
+            int(values.get("ansible_port", 22)), values.get("ansible_ssh_private_key_file"))
 
 
 def main(argv: list[str] | None = None) -> int:

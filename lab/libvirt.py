@@ -29,7 +29,7 @@ from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
 from lab.config import HostPlan, LabConfig, LabError
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
-from lab.shell import run, succeeds
+from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import close_control_masters, known_hosts_path, ssh_command
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
@@ -232,11 +232,7 @@ class LibvirtLab:
     def _check_mgmt_subnet(self, subnet: ipaddress.IPv4Network) -> None:
         if self._network_active(self.networks[0]):
             return
-        gateway = subnet.network_address + 1
-        route = run(["ip", "-4", "route", "show", "to", "match", str(gateway)]).stdout.strip()
-        if route and not route.startswith("default"):
-            raise LabError(f"the VM management subnet {subnet} is already routed here ({route.splitlines()[0]}): "
-                           f"set LAB_MGMT_SUBNET to a free /24")
+        require_unrouted(subnet, "the VM management subnet")
 
     def _ensure_pool(self) -> None:
         if self.pool not in virsh("pool-list", "--all", "--name").split():

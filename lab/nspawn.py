@@ -19,9 +19,8 @@ from pathlib import Path
 from lab.config import LAB_INTERFACE, MGMT_INTERFACE, HostPlan, LabConfig, LabError
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
-from lab.shell import run, succeeds
+from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import (
-    close_control_master,
     close_control_masters,
     ensure_keypair,
     known_hosts_path,
@@ -136,10 +135,7 @@ class NspawnLab:
             raise LabError(f"a lab named '{self.config.name}' is already up from {owner}: take it down there, "
                            f"or pick another LAB_NAME and LAB_MGMT_SUBNET")
         if not _link_exists(self.mgmt_bridge):
-            clash = run(["ip", "-4", "route", "show", "to", "match", str(gateway.ip)]).stdout
-            if clash.strip() and "default" not in clash.split()[0]:
-                raise LabError(f"management subnet {self.config.mgmt_subnet} is already routed here "
-                               f"({clash.strip().splitlines()[0]}); set LAB_MGMT_SUBNET")
+            require_unrouted(self.config.mgmt_subnet, "the management subnet")
             run(["ip", "link", "add", self.mgmt_bridge, "type", "bridge"])
             run(["ip", "link", "set", "dev", self.mgmt_bridge, "alias", str(self.config.state_dir)])
         if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
@@ -229,7 +225,6 @@ class NspawnLab:
         return self._pid(self.host_dir(host)) is not None
 
     def _remove_host(self, host: HostPlan) -> None:
-        close_control_master(self.config, "root", str(host.mgmt_address.ip))
         directory = self.host_dir(host)
         pid = self._pid(directory)
         if pid:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from lab.config import LabConfig, LabError
+from lab.inventory import Connection
 from lab.nspawn import NspawnLab
 
 
 class Provider(Protocol):
     name: str
 
-    def up(self) -> list: ...  # list[lab.inventory.Connection]
+    def up(self) -> list[Connection]: ...
 
     def down(self) -> None: ...
 
     def status(self) -> list[str]: ...
 
 
-def _provider_file(config: LabConfig):
+def _provider_file(config: LabConfig) -> Path:
     return config.state_dir / "provider"
 
 

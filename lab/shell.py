@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -35,3 +36,17 @@ def succeeds(args: Sequence[str], timeout: float = 30) -> bool:
                               timeout=timeout, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def specific_routes(listing: str) -> list[str]:
+    """The routes of an `ip route show to match ADDRESS` listing other than the default route (listed too)."""
+    return [line.strip() for line in listing.splitlines() if line.strip() and not line.startswith("default")]
+
+
+def require_unrouted(subnet: ipaddress.IPv4Network, what: str) -> None:
+    """Refuses a subnet the machine already routes somewhere (other than by its default route)."""
+    gateway = subnet.network_address + 1
+    specific = specific_routes(run(["ip", "-4", "route", "show", "to", "match", str(gateway)]).stdout)
+    if specific:
+        raise LabError(f"{what} {subnet} is already routed here ({specific[0].strip()}): "
+                       f"set LAB_MGMT_SUBNET to a free /24")

@@ -70,11 +70,6 @@ def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: in
     raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
 
 
-def close_control_master(config: LabConfig, user: str, address: str, port: int = 22) -> None:
-    """Ends the shared connection to one host: after the host is recreated it would lead to the old one."""
-    succeeds(["ssh", *ssh_options(config), "-p", str(port), "-O", "exit", f"{user}@{address}"], timeout=5)
-
-
 def close_control_masters(config: LabConfig) -> None:
     """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds)."""
     directory = control_dir(config)
