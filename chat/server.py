@@ -305,18 +305,18 @@ class ChatServer:
     # --- commands ----------------------------------------------------------------------------------
 
     def _say(self, client: Client, command: Command) -> None:
-        room = client.room
-        if room is None:
-            self.send(client, protocol.join_first())
-        else:
-            self.broadcast(room, client, protocol.room_message(room.name, client.nick, command.text))
+        self._to_room(client, protocol.room_message, command.text)
 
     def _me(self, client: Client, command: Command) -> None:
+        self._to_room(client, protocol.action, command.text)
+
+    def _to_room(self, client: Client, render: Callable[[str, str, str], str], text: str) -> None:
+        """A line from `client` to the rest of its room, rendered as render(room, nick, text)."""
         room = client.room
         if room is None:
             self.send(client, protocol.join_first())
         else:
-            self.broadcast(room, client, protocol.action(room.name, client.nick, command.text))
+            self.broadcast(room, client, render(room.name, client.nick, text))
 
     def _nick(self, client: Client, command: Command) -> None:
         try:
