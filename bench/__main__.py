@@ -18,11 +18,13 @@ import json
 import math
 import os
 import platform
+import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import floor
 from bench.loadgen import LoadGen
 from bench.serverproc import REPO, ServerProcess
 from chat.cli import raise_open_files_limit
@@ -128,6 +130,16 @@ def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
     return row
 
 
+def send_floor(scenario: Scenario, pin: bool) -> dict[str, object]:
+    """What the steady deliveries cost in bare send() calls alone on this machine (see bench/floor.py)."""
+    print("  steady: the machine's send() floor in the same pattern ...", flush=True)
+    open_files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    sockets = min(scenario.clients, (open_files - 100) // 2)  # two ends per connection, both in this process
+    result = floor.measure(sockets, scenario.rate, scenario.clients // scenario.rooms, SERVER_CPU if pin else None)
+    return {"send_floor_sockets": result.sockets, "send_floor_sends": result.sends,
+            "send_floor_us": result.us_per_send, "send_floor_core_share": result.core_share}
+
+
 def verdict(name: str, row: dict[str, object]) -> str:
     def number(key: str) -> float:
         value = row.get(key)
@@ -215,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name}: {scenario.clients:,} clients in {scenario.rooms:,} rooms ...", flush=True)
         try:
             rows.append(run(scenario, args.python, pin))
+            if name == "steady":
+                rows[-1].update(send_floor(scenario, pin))
         except (RuntimeError, OSError) as error:
             print(f"bench: {name} failed: {error} (server log: {RESULTS.parent}/server-{name}.log)",
                   file=sys.stderr)
@@ -227,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: target {TARGETS[name]}: {row['verdict']}; server exit {row['server_exit']} "
               f"after SIGTERM in {row['server_stop_s']:.2f} s; {row['server_warnings']} server warnings; "
               f"load average {row.get('loadavg_at_start', '?')} at its start")
+        if "send_floor_us" in row:
+            print(f"{name}: the machine's floor: a bare send() loop in the same pattern ({row['send_floor_sockets']:,} "
+                  f"sockets, one room's fan-out at a time) costs {row['send_floor_us']:.2f} us per send on the "
+                  f"server's CPU, {row['send_floor_core_share']:.0%} of one core at this rate before any chat logic")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({

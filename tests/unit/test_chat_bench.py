@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import floor
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -27,3 +29,11 @@ def test_quick_bench_counts_every_delivery(tmp_path: Path) -> None:
     assert idle["held"] == 1000 and idle["connect_join_s"] > 0
     for row in (burst, idle):
         assert row["server_exit"] == 0 and row["server_warnings"] == 0
+
+
+def test_send_floor_makes_one_send_per_member_of_each_fanout() -> None:
+    result = floor.measure(sockets=20, rate=200, members=5, sender_cpu=None, seconds=0.1)
+    assert result.sockets == 20
+    assert result.sends == 20 * 4  # 20 lines (200/s for 0.1 s), each to the 4 other members
+    assert result.us_per_send > 0
+    assert result.core_share == result.us_per_send * 200 * 4 / 1e6
