@@ -218,9 +218,10 @@ def test_terminal_client_prompt_room_and_typing_never_garbled(chat_server: ChatS
                       "--port", str(chat_server.port)])
     tmux.wait("the nickname question", lambda rows: rows[0].startswith("nickname (Enter for a guest name):"))
     tmux.type("alice")
-    rows = tmux.wait("the prompt without a room", lambda rows: rows[-1] == "(no room)>")
-    assert "* you are now alice" in rows
-    assert rows[-2].startswith(" alice @ 127.0.0.1:")
+    # the prompt comes at once, the server's answer to the nickname a moment later
+    tmux.wait("the prompt without a room, and alice's nickname confirmed in the lines and the status bar",
+              lambda rows: rows[-1] == "(no room)>" and "* you are now alice" in rows
+              and rows[-2].startswith(" alice @ 127.0.0.1:"))
 
     bob = chat_connect(chat_server.port, nick="bob", room="#lab")
     tmux.type("/join #lab")
