@@ -37,11 +37,14 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
-    inet_stanza_count,
     parse_static_address,
     set_static,
     validate_interface_name,
 )
+
+# as netconfig/files.py reads and writes the file: bytes that are not UTF-8 survive, line ends are not translated
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
 
 
 def interface_addresses(module: AnsibleModule) -> dict[str, list[str]]:
@@ -132,7 +135,7 @@ def main() -> None:
 
     before = ""
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:  # every byte kept, CRLF too
             before = handle.read()
     try:
         after = set_static(before, interface, static)
@@ -142,7 +145,6 @@ def main() -> None:
         "changed": after != before,
         "interface": interface,
         "address": str(static.interface),
-        "stanza_count": inet_stanza_count(after, interface),
         "live_addresses": live.get(interface, []),
         "ifupdown_installed": module.get_bin_path("ifup") is not None,
         "diff": {"before": before, "after": after, "before_header": path, "after_header": path},
@@ -151,7 +153,7 @@ def main() -> None:
         if params["backup"] and before:
             result["backup_file"] = module.backup_local(path)
         temporary = f"{path}.chatlab-tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
+        with open(temporary, "w", encoding=ENCODING, errors=ERRORS, newline="") as handle:
             handle.write(after)
             handle.flush()
             os.fsync(handle.fileno())
