@@ -23,8 +23,9 @@ def run_module(tmp_path: Path, *args: str) -> tuple[str, dict]:
            "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_STDOUT_CALLBACK": "minimal",
            "ANSIBLE_NOCOLOR": "1"}
     env.pop("SSH_CONNECTION", None)
-    done = subprocess.run([str(ansible), "localhost", "-c", "local", "-i", "localhost,", "-m", "chatlab_static_ip",
-                           "-e", f"ansible_python_interpreter={sys.executable}", "-a", " ".join(args)], capture_output=True, text=True, env=env, timeout=120, check=False)
+    command = [str(ansible), "localhost", "-c", "local", "-i", "localhost,", "-m", "chatlab_static_ip",
+               "-e", f"ansible_python_interpreter={sys.executable}", "-a", " ".join(args)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     head, arrow, result = done.stdout.partition(" => ")  # minimal: "localhost | CHANGED => {...}"
     assert arrow, f"no module result in the output:\n{done.stdout}{done.stderr}"
     return head.split("|")[-1].strip(), json.loads(result)
