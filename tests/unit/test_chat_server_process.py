@@ -93,17 +93,26 @@ def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess
     assert any("disconnected (server shutdown)" in line for line in chat_process.rest_of_log())
 
 
-def test_shutdown_does_not_wait_for_a_client_that_does_not_read(chat_process: ServerProcess) -> None:
-    stalled = ChatConn("127.0.0.1", chat_process.port, rcvbuf=4096)
-    stalled.send("/join #lab")
-    talker = ChatConn("127.0.0.1", chat_process.port)
-    talker.send("/join #lab")
-    talker.expect(lambda text: text.startswith("* you joined"))
-    start = time.monotonic()
-    chat_process.proc.send_signal(signal.SIGTERM)
-    assert chat_process.proc.wait(CHAT_WAIT) == 0
-    assert time.monotonic() - start < 2.0 + 1.0  # 2 s, plus interpreter exit on a busy machine
-    stalled.close()
+def test_shutdown_does_not_wait_for_a_client_that_does_not_read() -> None:
+    # no rate limit and no output cap, so that megabytes wait for the stalled client when the server stops
+    server = ServerProcess([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port", "0",
+                            "--rate", "0", "--max-outbuf", str(1 << 30)])
+    try:
+        stalled = ChatConn("127.0.0.1", server.port, rcvbuf=4096)
+        stalled.send("/join #lab")
+        talker = ChatConn("127.0.0.1", server.port)
+        talker.send("/join #lab")
+        talker.expect(lambda text: text.startswith("* you joined #lab (2 "))
+        talker.send(("x" * 4000 + "\n") * 2000)  # 8 MB for the stalled client, far beyond its socket buffers
+        talker.until_reply()  # the server has queued all of it
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(CHAT_WAIT) == 0
+        assert time.monotonic() - start < 2.0 + 1.0  # 2 s, plus interpreter exit on a busy machine
+        assert any("did not take the shutdown notice in time" in line for line in server.rest_of_log())
+        stalled.close()
+    finally:
+        server.stop()
 
 
 def test_logs_connections_joins_and_disconnects(chat_process: ServerProcess) -> None:
