@@ -241,20 +241,23 @@ class ChatScreen:
 
     def submit(self, line: str) -> None:
         """Send a typed line; show our own room messages, which the server does not echo back."""
-        if line.lower().split(" ", 1)[0] in ("/quit", "/exit"):
+        try:
+            command = protocol.parse(line)  # read the line as the server will
+        except protocol.ProtocolError:
+            command = None  # the server answers it with an error line
+        if command is not None and command.name == protocol.QUIT:
             self.quitting = True
         try:
             self.sock.sendall((line + "\n").encode())
         except OSError as err:
             self.show(f"! cannot send: {err.strerror or err}")
             return
-        if self.room is None:
+        if self.room is None or command is None:
             return
-        if not line.startswith("/") or line.startswith("//"):
-            text = line[1:] if line.startswith("//") else line
-            self.show(protocol.room_message(self.room, self.nick, text))
-        elif line.startswith("/me ") and line[4:].strip():
-            self.show(protocol.action(self.room, self.nick, line[4:].strip()))
+        if command.name == protocol.SAY:
+            self.show(protocol.room_message(self.room, self.nick, command.text))
+        elif command.name == protocol.ME:
+            self.show(protocol.action(self.room, self.nick, command.text))
 
     # drawing
 
