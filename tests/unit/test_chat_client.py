@@ -6,7 +6,6 @@ import os
 import select
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import CHAT_WAIT, ChatServerThread
 
+from bench.serverproc import free_port
 from chat import client, protocol
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,12 +118,6 @@ def test_tcpclient_script_runs_from_inside_chat(chat_server: ChatServerThread, c
     piped.send("/help")
     piped.expect(protocol.help_text())
     assert piped.finish()[0] == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_unreachable_server_is_one_line_and_exit_1() -> None:
