@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import struct
-import subprocess
 import tarfile
 import time
 import uuid
@@ -219,11 +218,7 @@ def _install_packages(root: Path) -> None:
     with _chroot_mounts(root, archives):
         for args in (["apt-get", "update", "-qq"],
                      ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *EXTRA_PACKAGES]):
-            result = subprocess.run(["chroot", str(root), *args], env=env, capture_output=True, text=True,
-                                    check=False, timeout=1200)
-            if result.returncode != 0:
-                lines = (result.stderr or result.stdout).strip().splitlines()
-                raise LabError(f"box: '{' '.join(args)}' failed in the chroot: {lines[-1] if lines else '?'}")
+            run(["chroot", str(root), *args], env=env, timeout=1200, what=f"box: '{' '.join(args)}' in the chroot")
     policy.unlink()
     shutil.rmtree(root / "var/lib/apt/lists", ignore_errors=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)

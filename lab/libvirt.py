@@ -171,12 +171,10 @@ class LibvirtLab:
             return
         ensure_libvirtd(self.log)
         if self.env_file.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
-            env = json.loads(self.env_file.read_text())
-            result = subprocess.run(["vagrant", "destroy", "-f", "--no-color"], env={**os.environ, **env},
-                                    capture_output=True, text=True, check=False, timeout=600)
-            if result.returncode != 0:
-                lines = (result.stderr or result.stdout).strip().splitlines()
-                self.log(f"vagrant destroy failed ({lines[-1] if lines else '?'}): removing the VMs with virsh")
+            try:
+                self._vagrant(json.loads(self.env_file.read_text()), ["destroy", "-f"], "vagrant destroy")
+            except LabError as error:
+                self.log(f"{error}: removing the VMs with virsh")
         self._remove_libvirt_leftovers()
         shutil.rmtree(self.config.state_dir, ignore_errors=True)
 
@@ -222,11 +220,8 @@ class LibvirtLab:
 
     def _add_public_box(self, box: str) -> None:
         self.log(f"downloading the box {box} (once)")
-        result = subprocess.run(["vagrant", "box", "add", "--no-color", "--provider", "libvirt", box],
-                                capture_output=True, text=True, check=False, timeout=3600)
-        if result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines()
-            raise LabError(f"vagrant box add {box} failed: {lines[-1] if lines else '?'}")
+        run(["vagrant", "box", "add", "--no-color", "--provider", "libvirt", box], timeout=3600,
+            what=f"vagrant box add {box}")
 
     # ---- libvirt objects ---------------------------------------------------------------------------------
     def _check_mgmt_subnet(self, subnet: ipaddress.IPv4Network) -> None:
@@ -300,12 +295,7 @@ class LibvirtLab:
         return env
 
     def _vagrant(self, env: dict[str, str], args: list[str], step: str) -> str:
-        result = subprocess.run(["vagrant", *args, "--no-color"], env={**os.environ, **env}, capture_output=True,
-                                text=True, check=False, timeout=600)
-        if result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines()
-            raise LabError(f"step '{step}' failed: {lines[-1] if lines else 'no output'}")
-        return result.stdout
+        return run(["vagrant", *args, "--no-color"], env={**os.environ, **env}, what=f"step '{step}'").stdout
 
     def _vagrant_up(self, env: dict[str, str]) -> None:
         started = time.monotonic()

@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from lab.config import LabError
 
 
 def run(args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 600,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs `args`; raises LabError naming the command and its last error line when it fails."""
-    if shutil.which(args[0]) is None:
+        input_text: str | None = None, env: Mapping[str, str] | None = None,
+        what: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `args` (in `env` if given, else this process's environment); raises LabError naming `what`
+    (default: the command) and its last error line when it fails."""
+    if shutil.which(args[0], path=(env or os.environ).get("PATH")) is None:
         raise LabError(f"{args[0]} is not installed (run: make deps)")
+    what = what or " ".join(args)
     try:
         result = subprocess.run(
-            list(args), check=False, text=True, timeout=timeout, input=input_text,
+            list(args), check=False, text=True, timeout=timeout, input=input_text, env=env,
             stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None,
         )
     except subprocess.TimeoutExpired:
-        raise LabError(f"{' '.join(args)} did not finish within {timeout:.0f} s") from None
+        raise LabError(f"{what} did not finish within {timeout:.0f} s") from None
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip().splitlines()
         last = detail[-1] if detail else f"exit code {result.returncode}"
-        raise LabError(f"{' '.join(args)} failed: {last}")
+        raise LabError(f"{what} failed: {last}")
     return result
 
 
