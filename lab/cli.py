@@ -14,7 +14,7 @@ import yaml
 from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
 from lab.inventory import write_inventory
 from lab.providers import Provider, choose_provider, provider_for_existing_lab
-from lab.ssh import ssh_command
+from lab.ssh import close_control_masters, ssh_command
 
 REPO = Path(__file__).resolve().parent.parent
 ANSIBLE_DIR = REPO / "ansible"
@@ -61,6 +61,7 @@ def command_up(config: LabConfig) -> None:
     provider, reason = choose_provider(config)
     save_settings(config)
     log(f"provider: {provider.name} ({reason})")
+    close_control_masters(config)  # a shared SSH connection may still lead to a host that is gone
     connections = provider.up()
     write_inventory(config, connections)
     log(f"hosts ready in {time.monotonic() - started:.1f} s; inventory {config.inventory_path}")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             if provider is None:
                 log(f"lab '{config.name}' is already down")
             else:
+                close_control_masters(config)
                 provider.down()
                 log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
     except LabError as error:

@@ -30,7 +30,7 @@ from lab.config import HostPlan, LabConfig, LabError
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import close_control_masters, known_hosts_path, ssh_command
+from lab.ssh import known_hosts_path, ssh_command
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
 LIBVIRT_URI = "qemu:///system"
@@ -165,7 +165,6 @@ class LibvirtLab:
         return connections
 
     def down(self) -> None:
-        close_control_masters(self.config)
         if shutil.which("virsh") is None:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
             return

@@ -21,7 +21,6 @@ from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import (
-    close_control_masters,
     ensure_keypair,
     known_hosts_path,
     ssh_command,
@@ -73,7 +72,6 @@ class NspawnLab:
         require_root()
         rootfs = ensure_rootfs(self.log)
         key = ensure_keypair(self.config)
-        close_control_masters(self.config)  # a shared connection may still lead to a host that is gone
         self._ensure_bridges()
         started: list[HostPlan] = []
         for host in self.config.hosts:
@@ -98,7 +96,6 @@ class NspawnLab:
 
     def down(self) -> None:
         require_root()
-        close_control_masters(self.config)
         hosts = self._known_host_dirs()
         pids = {name: self._pid(directory) for name, directory in hosts.items()}
         for pid in pids.values():
