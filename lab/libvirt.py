@@ -44,9 +44,14 @@ QUIET_LINE = re.compile(r"Progress: \d+%|^==> [\w-]+:\s+-- |No version detected|
                         r"See https://www.vagrantup.com/docs/boxes")
 
 
-def vm_mgmt_subnet(config: LabConfig, environ: Mapping[str, str]) -> ipaddress.IPv4Network:
-    """LAB_MGMT_SUBNET when it is set, else the VM lab's own default; never overlapping the LAN."""
-    subnet = config.mgmt_subnet if environ.get("LAB_MGMT_SUBNET") else ipaddress.IPv4Network(DEFAULT_VM_MGMT_SUBNET)
+def vm_mgmt_subnet(config: LabConfig, environ: Mapping[str, str],
+                   current: str | None = None) -> ipaddress.IPv4Network:
+    """LAB_MGMT_SUBNET when it is set; else the subnet the lab's VMs already use (`current`), so that a plain
+    `make lab-up` keeps them; else the VM lab's own default. Never overlapping the LAN."""
+    if environ.get("LAB_MGMT_SUBNET"):
+        subnet = config.mgmt_subnet
+    else:
+        subnet = ipaddress.IPv4Network(current or DEFAULT_VM_MGMT_SUBNET)
     if subnet.overlaps(config.subnet):
         raise LabError(f"the VM management subnet {subnet} overlaps LAB_SUBNET {config.subnet} (set LAB_MGMT_SUBNET)")
     return subnet
@@ -147,7 +152,8 @@ class LibvirtLab:
         if not (self.dotfile_dir / "machines").is_dir():
             self._remove_libvirt_leftovers()
         self._remove_surplus_machines()
-        mgmt = vm_mgmt_subnet(self.config, os.environ)
+        current = json.loads(self.env_file.read_text()) if self.env_file.is_file() else {}
+        mgmt = vm_mgmt_subnet(self.config, os.environ, current.get("LAB_VM_MGMT_SUBNET"))
         self._check_mgmt_subnet(mgmt)
         self._ensure_pool()
         env = self._vagrant_env(verdict.driver, box, mgmt)

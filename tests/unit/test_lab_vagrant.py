@@ -91,6 +91,13 @@ def test_vm_management_subnet_defaults_apart_from_the_container_lab(tmp_path: Pa
     assert vm_mgmt_subnet(custom, {"LAB_MGMT_SUBNET": "10.77.0.0/24"}) == ipaddress.IPv4Network("10.77.0.0/24")
 
 
+def test_vm_management_subnet_of_a_lab_that_exists_is_kept_unless_set_again(tmp_path: Path) -> None:
+    config = load_config({"LAB_NAME": "vmlab"}, root=tmp_path)
+    assert vm_mgmt_subnet(config, {}, "10.77.0.0/24") == ipaddress.IPv4Network("10.77.0.0/24")
+    custom = load_config({"LAB_MGMT_SUBNET": "10.78.0.0/24"}, root=tmp_path)
+    assert vm_mgmt_subnet(custom, {"LAB_MGMT_SUBNET": "10.78.0.0/24"}, "10.77.0.0/24") == custom.mgmt_subnet
+
+
 def test_vm_management_subnet_must_not_overlap_the_lan(tmp_path: Path) -> None:
     config = load_config({"LAB_SUBNET": "10.199.57.0/25"}, root=tmp_path)
     with pytest.raises(LabError, match="overlaps LAB_SUBNET"):
