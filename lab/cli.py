@@ -9,10 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
-from lab.inventory import write_inventory
+from lab.inventory import read_connections, write_inventory
 from lab.providers import Provider, choose_provider, provider_for_existing_lab
 from lab.ssh import close_control_masters, ssh_command
 
@@ -85,23 +83,14 @@ def require_lab(config: LabConfig) -> Provider:
 
 def command_ssh(config: LabConfig, host: str, remote: list[str]) -> int:
     require_lab(config)
-    user, address, port, key = _connection_from_inventory(config, host)
-    args = [*ssh_command(config, user, address, port, key), *remote]
+    connections = read_connections(config)  # the lab's inventory is the one place that says how to reach a host
+    if host not in connections:
+        raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(connections)})")
+    connection = connections[host]
+    args = [*ssh_command(config, connection.user, connection.address, connection.port, connection.key_file), *remote]
     if remote and sys.stdin.isatty():
         args.insert(1, "-t")
     return subprocess.run(args, check=False).returncode
-
-
-def _connection_from_inventory(config: LabConfig, host: str) -> tuple[str, str, int, str | None]:
-    """How to reach `host`: the lab's inventory is the one place that says (user, address, port, key)."""
-    data = yaml.safe_load(config.inventory_path.read_text())
-    hosts = {name: values for group in data["all"]["children"].values()
-             for name, values in (group.get("hosts") or {}).items()}
-    if host not in hosts:
-        raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(hosts)})")
-    values = hosts[host]
-    return (values.get("ansible_user", data["all"]["vars"]["ansible_user"]), values["ansible_host"],
-            int(values.get("ansible_port", 22)), values.get("ansible_ssh_private_key_file"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,3 +72,16 @@ def write_inventory(config: LabConfig, connections: list[Connection]) -> Path:
     temporary.write_text(header + yaml.safe_dump(inventory_data(config, connections), sort_keys=False))
     temporary.replace(path)
     return path
+
+
+def read_connections(config: LabConfig) -> dict[str, Connection]:
+    """The connections of the lab's inventory (what write_inventory wrote), by host name; empty when it has none."""
+    if not config.inventory_path.is_file():
+        return {}
+    data = yaml.safe_load(config.inventory_path.read_text())
+    hosts = {name: values for group in data["all"]["children"].values()
+             for name, values in (group.get("hosts") or {}).items()}
+    return {name: Connection(name, values["ansible_host"], int(values.get("ansible_port", 22)),
+                             values.get("ansible_user", "root"), values["static_ip_interface"],
+                             values.get("ansible_ssh_private_key_file"))
+            for name, values in hosts.items()}

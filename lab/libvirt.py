@@ -27,7 +27,7 @@ from pathlib import Path
 
 from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
 from lab.config import HostPlan, LabConfig, LabError
-from lab.inventory import Connection
+from lab.inventory import Connection, read_connections
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, ssh_command
@@ -135,7 +135,6 @@ class LibvirtLab:
         self.dotfile_dir = config.state_dir / "vagrant"
         self.console_dir = config.state_dir / "console"
         self.env_file = config.state_dir / "vagrant-env.json"
-        self.machines_file = config.state_dir / "machines.json"
 
     def domain(self, host: str) -> str:
         return f"{self.config.name}-{host}"
@@ -167,7 +166,6 @@ class LibvirtLab:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.write_text("".join(f"{line}\n" for lines in keys for line in lines))
             connections = list(pool.map(lambda host: self._first_login(host, machines), self.config.hosts))
-        self.machines_file.write_text(json.dumps([c.__dict__ for c in connections], indent=1) + "\n")
         return connections
 
     def down(self) -> None:
@@ -184,19 +182,16 @@ class LibvirtLab:
         shutil.rmtree(self.config.state_dir, ignore_errors=True)
 
     def status(self) -> list[str]:
-        known = {}
-        if self.machines_file.is_file():
-            known = {item["host"]: item for item in json.loads(self.machines_file.read_text())}
+        known = read_connections(self.config)
         lines = []
         for host in self.config.hosts:
             state = self._domain_state(self.domain(host.name)) or "absent"
             item = known.get(host.name)
-            address = item["address"] if item else "-"
+            address = item.address if item else "-"
             if state == "running" and item:
-                probe = [*ssh_command(self.config, item["user"], item["address"], item["port"], item["key_file"]),
-                         "true"]
+                probe = [*ssh_command(self.config, item.user, item.address, item.port, item.key_file), "true"]
                 state += ", ssh ok" if succeeds(probe, timeout=15) else ", ssh not answering"
-            interface = item["lab_interface"] if item else "?"
+            interface = item.lab_interface if item else "?"
             lines.append(f"{host.name:<10} {host.role:<7} mgmt {address:<15} lan {host.lab_address!s:<18} "
                          f"on {interface}  VM {self.domain(host.name)}: {state}")
         return lines

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from lab.config import load_config
-from lab.inventory import Connection, inventory_data, write_inventory
+from lab.inventory import Connection, inventory_data, read_connections, write_inventory
 
 
 def test_inventory_groups_hosts_with_their_lan_addresses(tmp_path: Path) -> None:
@@ -37,3 +37,12 @@ def test_written_inventory_is_yaml_that_reads_back(tmp_path: Path) -> None:
     assert path == config.inventory_path
     assert yaml.safe_load(path.read_text()) == inventory_data(
         config, [Connection(h.name, str(h.mgmt_address.ip)) for h in config.hosts])
+
+
+def test_connections_read_back_from_the_written_inventory(tmp_path: Path) -> None:
+    config = load_config(environ={}, root=tmp_path)
+    assert read_connections(config) == {}  # no lab, no inventory
+    connections = [Connection("server", "10.199.57.10", port=2201, user="vagrant", key_file="/k/server"),
+                   Connection("client1", "10.199.57.11", lab_interface="ens6")]
+    write_inventory(config, connections)
+    assert read_connections(config) == {c.host: c for c in connections}
