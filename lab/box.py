@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lab.config import LabError
-from lab.rootfs import CACHE_DIR, ensure_rootfs, rootfs_key
-from lab.shell import run, succeeds
+from lab.rootfs import CACHE_DIR, ensure_rootfs, mask_units, rootfs_key
+from lab.shell import run, unmount
 
 BOX_NAME = "chatlab/bookworm64"
 PUBLIC_BOX = "debian/bookworm64"
@@ -244,8 +244,7 @@ def _chroot_mounts(root: Path, archives: Path) -> Iterator[None]:
         yield
     finally:
         for target in reversed(done):
-            if not succeeds(["umount", str(target)]):
-                run(["umount", "-l", str(target)], check=False)
+            unmount(target)
         (root / "etc/resolv.conf").write_text("")
 
 
@@ -268,10 +267,7 @@ def _configure(root: Path, public_key: str, root_uuid: str) -> tuple[Path, Path]
     (root / "etc/ssh/sshd_config.d/chatlab.conf").write_text(SSHD_DROP_IN)
     (root / "etc/systemd/system/chatlab-host-keys.service").write_text(HOST_KEYS_UNIT)
     _enable(root, "chatlab-host-keys.service", "multi-user.target")
-    for unit in MASKED_UNITS:
-        link = root / "etc/systemd/system" / unit
-        link.unlink(missing_ok=True)
-        link.symlink_to("/dev/null")
+    mask_units(root, MASKED_UNITS)
     for key in (root / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     (root / "etc/machine-id").write_text("")
@@ -336,8 +332,7 @@ def _make_disk(root: Path, raw: Path, root_uuid: str) -> None:
     try:
         run(["extlinux", "--install", str(mount_point / "boot/extlinux")])
     finally:
-        if not succeeds(["umount", str(mount_point)]):
-            run(["umount", "-l", str(mount_point)], check=False)
+        unmount(mount_point)
     code = next((path for path in MBR_CODE_PATHS if path.is_file()), None)
     if code is None:
         raise LabError("extlinux's mbr.bin was not found (install extlinux/syslinux-common)")

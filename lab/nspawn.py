@@ -19,7 +19,7 @@ from pathlib import Path
 from lab.config import LAB_INTERFACE, MGMT_INTERFACE, HostPlan, LabConfig, LabError
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
-from lab.shell import require_unrouted, run, succeeds
+from lab.shell import require_unrouted, run, succeeds, unmount
 from lab.ssh import (
     ensure_keypair,
     known_hosts_path,
@@ -240,8 +240,8 @@ class NspawnLab:
             if _link_exists(link):
                 run(["ip", "link", "del", link], check=False)
         root = directory / "root"
-        if _mountpoint(root) and not succeeds(["umount", str(root)]):
-            run(["umount", "-l", str(root)])
+        if _mountpoint(root):
+            unmount(root, check=True)
         shutil.rmtree(directory, ignore_errors=True)
         shutil.rmtree(Path("/run/systemd/nspawn/unix-export") / netns, ignore_errors=True)
 

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lab.config import LabError
@@ -28,6 +28,14 @@ SSHD_DROP_IN = "PasswordAuthentication no\nPermitRootLogin prohibit-password\nUs
 def rootfs_key() -> str:
     digest = hashlib.sha256(" ".join((SUITE, FINALIZE_VERSION, *PACKAGES)).encode()).hexdigest()
     return f"{SUITE}-{digest[:12]}"
+
+
+def mask_units(root: Path, units: Iterable[str]) -> None:
+    """Masks systemd units in a root filesystem: a link to /dev/null, as `systemctl mask` makes."""
+    for unit in units:
+        link = root / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
 
 
 def rootfs_path() -> Path:
@@ -56,11 +64,7 @@ def finalize(root: Path) -> None:
     dbus_id = root / "var/lib/dbus/machine-id"
     if dbus_id.exists() or dbus_id.is_symlink():
         dbus_id.unlink()
-    for unit in MASKED_UNITS:
-        link = root / "etc/systemd/system" / unit
-        if not link.is_symlink():
-            link.unlink(missing_ok=True)
-            link.symlink_to("/dev/null")
+    mask_units(root, MASKED_UNITS)
     shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from lab.config import LabError
 
@@ -40,6 +41,12 @@ def succeeds(args: Sequence[str], timeout: float = 30) -> bool:
                               timeout=timeout, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def unmount(path: Path | str, *, check: bool = False) -> None:
+    """Unmounts `path`, lazily if it is busy (the mount goes once its last user does)."""
+    if not succeeds(["umount", str(path)]):
+        run(["umount", "-l", str(path)], check=check)
 
 
 def specific_routes(listing: str) -> list[str]:
