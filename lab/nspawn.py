@@ -78,7 +78,7 @@ class NspawnLab:
             if self._running(host) and succeeds(self._ssh_probe(host), timeout=10):
                 self.log(f"{host.name}: already up, kept")
                 continue
-            self._remove_host(host)
+            self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
             self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
             self._boot(host)
             started.append(host)
@@ -96,19 +96,7 @@ class NspawnLab:
 
     def down(self) -> None:
         require_root()
-        hosts = self._known_host_dirs()
-        pids = {name: self._pid(directory) for name, directory in hosts.items()}
-        for pid in pids.values():
-            if pid:
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for pid in pids.values():
-            while pid and _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid and _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        for name, directory in hosts.items():
-            self._cleanup_host(name, directory)
+        self._remove_hosts(self._known_host_dirs())
         for bridge in (self.mgmt_bridge, self.lan_bridge):
             if _link_exists(bridge):
                 run(["ip", "link", "del", bridge])
@@ -221,13 +209,21 @@ class NspawnLab:
     def _running(self, host: HostPlan) -> bool:
         return self._pid(self.host_dir(host)) is not None
 
-    def _remove_host(self, host: HostPlan) -> None:
-        directory = self.host_dir(host)
-        pid = self._pid(directory)
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            _wait_gone(pid)
-        self._cleanup_host(host.name, directory)
+    def _remove_hosts(self, hosts: dict[str, Path], sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stops the hosts (SIGTERM to nspawn: an orderly poweroff; SIGKILL for what is left after
+        STOP_TIMEOUT_S), then removes everything each one had on the machine."""
+        pids = [pid for pid in (self._pid(directory) for directory in hosts.values()) if pid]
+        for pid in pids:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for pid in pids:
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                _wait_gone(pid)
+        for name, directory in hosts.items():
+            self._cleanup_host(name, directory)
 
     def _cleanup_host(self, name: str, directory: Path) -> None:
         _kill_orphaned_init(directory)
@@ -252,14 +248,10 @@ class NspawnLab:
     def _remove_surplus_hosts(self) -> None:
         """Hosts of an earlier, bigger lab (LAB_CLIENTS was larger then)."""
         wanted = {host.name for host in self.config.hosts}
-        for name, directory in self._known_host_dirs().items():
-            if name not in wanted:
-                pid = self._pid(directory)
-                if pid:
-                    os.kill(pid, signal.SIGTERM)
-                    _wait_gone(pid)
-                self._cleanup_host(name, directory)
-                self.log(f"{name}: removed (not part of this lab any more)")
+        surplus = {name: directory for name, directory in self._known_host_dirs().items() if name not in wanted}
+        self._remove_hosts(surplus)
+        for name in surplus:
+            self.log(f"{name}: removed (not part of this lab any more)")
 
 
 def require_root() -> None:
