@@ -161,7 +161,7 @@ class NspawnLab:
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         console.close()
-        (directory / "nspawn.pid").write_text(f"{process.pid}\n")
+        _record_process(directory / "nspawn.pid", process.pid)
         (directory / "links").write_text(f"{self.veth(host, 'mgmt')}\n{self.veth(host, 'lan')}\n")
 
     def _wire(self, host: HostPlan) -> None:
@@ -177,7 +177,7 @@ class NspawnLab:
         run(["ip", "link", "set", lan, "master", self.lan_bridge, "up"])
         init = _container_init(self._pid(self.host_dir(host)))
         if init:
-            (self.host_dir(host) / "init").write_text(f"{init} {_start_time(init)}\n")
+            _record_process(self.host_dir(host) / "init", init)
             if not succeeds(["ip", "netns", "pids", self.machine(host)]):
                 run(["ip", "netns", "attach", self.machine(host), str(init)], check=False)
 
@@ -199,12 +199,7 @@ class NspawnLab:
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""
-        try:
-            pid = int((directory / "nspawn.pid").read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        return pid if b"systemd-nspawn" in cmdline and str(directory).encode() in cmdline else None
+        return _recorded_process(directory / "nspawn.pid")
 
     def _running(self, host: HostPlan) -> bool:
         return self._pid(self.host_dir(host)) is not None
@@ -264,9 +259,9 @@ def require_root() -> None:
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    except (ProcessLookupError, FileNotFoundError):  # gone, possibly between the two looks
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
 
 
 def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -287,14 +282,28 @@ def _start_time(pid: int) -> str:
         return ""
 
 
+def _record_process(path: Path, pid: int) -> None:
+    """Writes a process's PID and start time, so that a later process with the same PID is not taken for it."""
+    path.write_text(f"{pid} {_start_time(pid)}\n")
+
+
+def _recorded_process(path: Path) -> int | None:
+    """The PID a _record_process file names, if that very process is still alive.
+
+    (Its start time tells it apart, not its /proc cmdline: that reads empty at moments while nspawn sets up
+    the container, which made a host that was starting look dead.)"""
+    try:
+        pid_text, start = path.read_text().split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) and _start_time(pid) == start else None
+
+
 def _kill_orphaned_init(directory: Path) -> None:
     """A container whose nspawn was killed keeps running under PID 1 of the machine: end it (and its namespace)."""
-    try:
-        pid_text, start = (directory / "init").read_text().split()
-    except (OSError, ValueError):
-        return
-    pid = int(pid_text)
-    if _alive(pid) and _start_time(pid) == start:
+    pid = _recorded_process(directory / "init")
+    if pid:
         os.kill(pid, signal.SIGKILL)
         _wait_gone(pid)
 

@@ -1,0 +1,27 @@
+"""How the container provider tells that a host's recorded process is still that very process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from lab.nspawn import _record_process, _recorded_process
+
+
+def test_a_recorded_process_is_found_while_it_lives(tmp_path: Path) -> None:
+    record = tmp_path / "nspawn.pid"
+    _record_process(record, os.getpid())
+    assert _recorded_process(record) == os.getpid()
+
+
+def test_a_process_that_ended_or_a_reused_pid_is_not_taken_for_it(tmp_path: Path) -> None:
+    ended = subprocess.Popen(["true"])
+    record = tmp_path / "ended.pid"
+    _record_process(record, ended.pid)
+    ended.wait()
+    assert _recorded_process(record) is None
+    reused = tmp_path / "reused.pid"
+    reused.write_text(f"{os.getpid()} 1\n")  # our PID, but another start time: a different process
+    assert _recorded_process(reused) is None
+    assert _recorded_process(tmp_path / "missing.pid") is None
