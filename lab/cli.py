@@ -12,15 +12,12 @@ from pathlib import Path
 from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
 from lab.inventory import read_connections, write_inventory
 from lab.providers import Provider, choose_provider, provider_for_existing_lab
+from lab.shell import log
 from lab.ssh import close_control_masters, ssh_command
 
 REPO = Path(__file__).resolve().parent.parent
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
-
-
-def log(message: str) -> None:
-    print(f"lab: {message}", flush=True)
 
 
 def tool_env(config: LabConfig) -> dict[str, str]:

@@ -17,7 +17,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,7 +29,7 @@ from lab.config import HostPlan, LabConfig, LabError
 from lab.inventory import Connection, read_connections
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import known_hosts_path, ssh_command
+from lab.ssh import known_hosts_path, port_open, ssh_command
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
 LIBVIRT_URI = "qemu:///system"
@@ -62,9 +61,12 @@ BOOT_FAILURES = re.compile(r"Kernel panic - not syncing.*|Gave up waiting for ro
                            r"ALERT! .* does not exist.*")
 
 
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def boot_failure(console: str) -> str | None:
     """The console line saying that the guest's boot failed for good, if any."""
-    match = BOOT_FAILURES.search(re.sub(r"\x1b\[[0-9;]*m", "", console))
+    match = BOOT_FAILURES.search(ANSI_COLOUR.sub("", console))
     return match.group(0).strip()[:160] if match else None
 
 
@@ -208,7 +210,7 @@ class LibvirtLab:
             if (box, "libvirt") not in boxes:
                 self._add_public_box(box)
             return box
-        if _reachable(PUBLIC_BOX_HOST):
+        if port_open(PUBLIC_BOX_HOST, 443, timeout=5):
             try:
                 self._add_public_box(PUBLIC_BOX)
                 return PUBLIC_BOX
@@ -333,8 +335,7 @@ class LibvirtLab:
     def _stop_failed_vms(self) -> None:
         """A VM left hung by a failed boot is powered off, so that vagrant up boots it again."""
         for host in self.config.hosts:
-            console = self.console_dir / f"{host.name}.log"
-            failure = boot_failure(console.read_text(errors="replace")) if console.is_file() else None
+            failure = boot_failure(self._console(host))
             if failure and self._domain_state(self.domain(host.name)) == "running":
                 virsh("destroy", self.domain(host.name), check=False)
                 self.log(f"{host.name}: its last boot failed ({failure}): powered off to boot it again")
@@ -343,8 +344,7 @@ class LibvirtLab:
         """Interrupts vagrant up as soon as a VM's console shows that its boot failed for good."""
         while process.poll() is None:
             for host in self.config.hosts:
-                console = self.console_dir / f"{host.name}.log"
-                failure = boot_failure(console.read_text(errors="replace")) if console.is_file() else None
+                failure = boot_failure(self._console(host))
                 if failure:
                     failures.append(f"{host.name}: the VM's boot failed: {failure}")
                     process.send_signal(signal.SIGINT)
@@ -355,14 +355,17 @@ class LibvirtLab:
                     return
             time.sleep(2)
 
+    def _console(self, host: HostPlan) -> str:
+        """What the VM's serial console has printed so far ('' before it starts)."""
+        console = self.console_dir / f"{host.name}.log"
+        return console.read_text(errors="replace") if console.is_file() else ""
+
     def _diagnose(self) -> str:
         """Names the VMs that are not up, with the last line of their console."""
         problems = []
         for host in self.config.hosts:
             state = self._domain_state(self.domain(host.name)) or "not created"
-            console = self.console_dir / f"{host.name}.log"
-            text = console.read_text(errors="replace") if console.is_file() else ""
-            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in text.splitlines() if line.strip()]
+            lines = [line.strip() for line in ANSI_COLOUR.sub("", self._console(host)).splitlines() if line.strip()]
             problems.append(f"{host.name}: VM {state}, console: {lines[-1][:120] if lines else 'empty'}")
         return "; ".join(problems)
 
@@ -482,9 +485,3 @@ def fix_kvm_access(log: Callable[[str], None]) -> None:
     log(f"gave {KVM_DEVICE} to group {KVM_GROUP} so libvirt's QEMU can open it (libvirtd re-probes QEMU otherwise)")
 
 
-def _reachable(host: str, port: int = 443, timeout: float = 5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

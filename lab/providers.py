@@ -8,6 +8,7 @@ from typing import Protocol
 from lab.config import LabConfig, LabError
 from lab.inventory import Connection
 from lab.nspawn import NspawnLab
+from lab.shell import log
 
 
 class Provider(Protocol):
@@ -24,17 +25,13 @@ def _provider_file(config: LabConfig) -> Path:
     return config.state_dir / "provider"
 
 
-def _log(message: str) -> None:
-    print(f"lab: {message}", flush=True)
-
-
 def make_provider(name: str, config: LabConfig) -> Provider:
     if name == "nspawn":
-        return NspawnLab(config, log=_log)
+        return NspawnLab(config, log=log)
     if name == "libvirt":
         from lab.libvirt import LibvirtLab
 
-        return LibvirtLab(config, log=_log)
+        return LibvirtLab(config, log=log)
     raise LabError(f"unknown provider {name!r}")
 
 
@@ -45,7 +42,7 @@ def _auto_choice(config: LabConfig) -> tuple[Provider, str]:
 
     try:
         require_tools()
-        verdict = kvm_verdict(_log, environ={})  # auto means hardware speed: LAB_LIBVIRT_DRIVER does not count
+        verdict = kvm_verdict(log, environ={})  # auto means hardware speed: LAB_LIBVIRT_DRIVER does not count
     except LabError as error:
         return make_provider("nspawn", config), f"containers: no VM lab here ({error})"
     if verdict.driver == "kvm":

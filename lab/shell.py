@@ -12,6 +12,11 @@ from pathlib import Path
 from lab.config import LabError
 
 
+def log(message: str) -> None:
+    """One progress line of the lab driver."""
+    print(f"lab: {message}", flush=True)
+
+
 def run(args: Sequence[str], *, check: bool = True, capture: bool = True, timeout: float = 600,
         input_text: str | None = None, env: Mapping[str, str] | None = None,
         what: str | None = None) -> subprocess.CompletedProcess[str]:

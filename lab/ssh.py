@@ -49,9 +49,9 @@ def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key:
     return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
 
 
-def port_open(address: str, port: int) -> bool:
+def port_open(address: str, port: int, timeout: float = 1) -> bool:
     try:
-        with socket.create_connection((address, port), timeout=1):
+        with socket.create_connection((address, port), timeout=timeout):
             return True
     except OSError:
         return False
