@@ -34,9 +34,9 @@ HISTORY = 200  # typed lines recalled with Up/Down
 READ_SIZE = 65536
 
 # What the client learns from the server's notices (formats in chat.protocol).
-NICK_NOTICE = re.compile(r"\* (?:welcome to chatlab! )?you are (?:now )?([A-Za-z0-9_-]+)")
-JOINED_NOTICE = re.compile(r"\* you joined (#[A-Za-z0-9_-]+) ")
-LEFT_NOTICE = re.compile(r"\* you left (#[A-Za-z0-9_-]+)$")
+NICK_NOTICE = re.compile(rf"\* (?:welcome to chatlab! )?you are (?:now )?({protocol.NICK_RE.pattern})")
+JOINED_NOTICE = re.compile(rf"\* you joined ({protocol.ROOM_RE.pattern}) ")
+LEFT_NOTICE = re.compile(rf"\* you left ({protocol.ROOM_RE.pattern})$")
 
 
 def connect(host: str, port_number: int) -> socket.socket | None:
@@ -107,7 +107,7 @@ def ask_nick() -> str | None:
             return None
         if not answer or protocol.is_valid_nick(answer):
             return answer or None
-        print(f"use 1-{protocol.MAX_NICK_LEN} letters, digits, _ or -")
+        print(protocol.NICK_RULE)
 
 
 class ChatScreen:
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="nickname to take (on a terminal, asked for when not given)")
     args = parser.parse_args(argv)
     if args.nick is not None and not protocol.is_valid_nick(args.nick):
-        parser.error(f"argument --nick: use 1-{protocol.MAX_NICK_LEN} letters, digits, _ or -")
+        parser.error(f"argument --nick: {protocol.NICK_RULE}")
 
     sock = connect(args.host, args.port)
     if sock is None:

@@ -19,6 +19,7 @@ MAX_NICK_LEN = 32
 MAX_ROOM_LEN = 50  # not counting the leading '#'
 
 NICK_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_NICK_LEN}}}")
+NICK_RULE = f"use 1-{MAX_NICK_LEN} letters, digits, _ or -"  # said wherever a nickname is refused
 ROOM_RE = re.compile(rf"#[A-Za-z0-9_-]{{1,{MAX_ROOM_LEN}}}")
 
 NOTICE = "* "
@@ -111,7 +112,7 @@ def parse(line: str) -> Command | None:
     if name == NICK:
         if not is_valid_nick(rest):
             raise ProtocolError(
-                f'invalid nickname "{clean(rest)}": use 1-{MAX_NICK_LEN} letters, digits, _ or -'
+                f'invalid nickname "{clean(rest)}": {NICK_RULE}'
             )
         return Command(NICK, target=rest)
     if name == JOIN:
