@@ -1,11 +1,15 @@
-"""The lock-out guard: may this interface be changed without cutting the ground from under our feet?"""
+"""The lock-out guard: may this interface be changed without cutting the ground from under our feet?
+
+Stdlib only at run time: it is also the static_ip role's module_utils (chatlab_guard)."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from netconfig.discovery import InterfaceInfo
+if TYPE_CHECKING:  # only a type here: the static_ip role ships this file as module_utils, without netconfig
+    from netconfig.discovery import InterfaceInfo
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -14,7 +14,7 @@ import pytest
 ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "static_ip"
 
 
-def run_module(tmp_path: Path, *args: str) -> tuple[str, dict]:
+def run_module(tmp_path: Path, *args: str, ssh_connection: str | None = None) -> tuple[str, dict]:
     """(status, result) of one module run: status is CHANGED, SUCCESS or FAILED!."""
     ansible = Path(sys.executable).parent / "ansible"  # the venv's, beside this interpreter
     if not ansible.exists():
@@ -23,6 +23,8 @@ def run_module(tmp_path: Path, *args: str) -> tuple[str, dict]:
            "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_STDOUT_CALLBACK": "minimal",
            "ANSIBLE_NOCOLOR": "1"}
     env.pop("SSH_CONNECTION", None)
+    if ssh_connection is not None:
+        env["SSH_CONNECTION"] = ssh_connection
     command = [str(ansible), "localhost", "-c", "local", "-i", "localhost,", "-m", "chatlab_static_ip",
                "-e", f"ansible_python_interpreter={sys.executable}", "-a", " ".join(args)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
@@ -43,3 +45,13 @@ def test_module_keeps_crlf_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     assert b"address 10.77.7.7/24" in written
     status, _ = run_module(tmp_path, "interface=lo", "address=10.77.7.7/24", f"path={path}", "backup=false")
     assert status == "SUCCESS" and path.read_bytes() == written
+
+
+def test_module_refuses_the_interface_of_the_ssh_session(tmp_path: Path) -> None:
+    path = tmp_path / "interfaces"
+    path.write_text("auto lo\niface lo inet loopback\n")
+    status, result = run_module(tmp_path, "interface=lo", "address=10.77.7.7/24", f"path={path}",
+                                ssh_connection="192.0.2.9 50000 127.0.0.1 22")  # "we" are on lo's 127.0.0.1
+    assert status == "FAILED!"
+    assert result["msg"].startswith("refusing to change lo: Ansible is connected through it (127.0.0.1)")
+    assert path.read_text() == "auto lo\niface lo inet loopback\n"

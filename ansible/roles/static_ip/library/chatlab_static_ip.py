@@ -35,6 +35,7 @@ import os
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.chatlab_guard import ssh_local_address
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
     parse_static_address,
@@ -67,9 +68,9 @@ def connected_addresses(module: AnsibleModule) -> set[str]:
         except ValueError:
             with contextlib.suppress(OSError):
                 found.update(info[4][0] for info in socket.getaddrinfo(name, None, socket.AF_INET))
-    ssh_connection = os.environ.get("SSH_CONNECTION", "").split()
-    if len(ssh_connection) == 4:
-        found.add(ssh_connection[2])
+    local = ssh_local_address(os.environ.get("SSH_CONNECTION"))
+    if local is not None:
+        found.add(str(local))
     return found
 
 
