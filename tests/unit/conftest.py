@@ -93,12 +93,18 @@ class ChatConn:
 class ChatServerThread:
     """A ChatServer on its own event loop in a thread, on 127.0.0.1 and an ephemeral port."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config,
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
         self.config = config
         self.server = ChatServer(config)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self._loop_factory = loop_factory  # None: asyncio's own loop
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with asyncio.Runner(loop_factory=self._loop_factory) as runner:
+            runner.run(self._main())
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -133,14 +139,16 @@ async def _call(function: Callable[[], object]) -> object:
 
 @pytest.fixture
 def chat_server_factory(caplog: pytest.LogCaptureFixture) -> Iterator[Callable[..., ChatServerThread]]:
-    """Start chat servers with Config overrides (host 127.0.0.1, port 0); all stopped after the test,
+    """Start chat servers with Config overrides (host 127.0.0.1, port 0), on asyncio's loop or the one
+    ``loop_factory`` makes; all stopped after the test,
     which fails if the event loop logged an error (an exception in a callback)."""
     servers: list[ChatServerThread] = []
     caplog.set_level(logging.INFO)
 
-    def start(**overrides: object) -> ChatServerThread:
+    def start(loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+              **overrides: object) -> ChatServerThread:
         settings: dict[str, object] = {"host": "127.0.0.1", "port": 0, **overrides}
-        server = ChatServerThread(Config(**settings)).start()  # type: ignore[arg-type]
+        server = ChatServerThread(Config(**settings), loop_factory).start()  # type: ignore[arg-type]
         servers.append(server)
         return server
 
