@@ -4,16 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import IO
 
 import pytest
 
 from chat.server import ChatServer, Config
 
 CHAT_WAIT = 5.0  # seconds a chat test waits for an expected line before failing
+
+
+class PipeLines:
+    """The lines a child process writes to a pipe (its stdout or stderr), read with deadlines."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self.stream = stream
+        self.name = name  # "the client's output", "the server's log": for failure messages
+        self.lines: list[str] = []
+        self._pending = b""
+
+    def until(self, want: Callable[[str], bool], what: str, timeout: float = CHAT_WAIT) -> str:
+        """Read lines until one satisfies ``want`` (described by ``what``); return it."""
+        fd = self.stream.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._pending:
+                raw, self._pending = self._pending.split(b"\n", 1)
+                self.lines.append(raw.decode())
+                if want(self.lines[-1]):
+                    return self.lines[-1]
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"{self.name} never showed {what} within {timeout} s: {self.lines}"
+            if select.select([fd], [], [], remaining)[0]:
+                data = os.read(fd, 65536)
+                assert data, f"{self.name} ended before {what}: {self.lines}"
+                self._pending += data
+
+    def rest(self) -> list[str]:
+        """Every line, up to the end of the stream (the process has exited or is about to)."""
+        self._pending += self.stream.read()
+        self.lines += self._pending.decode().splitlines()
+        self._pending = b""
+        return self.lines
 
 
 class ChatConn:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import select
 import shlex
 import shutil
 import subprocess
@@ -13,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CHAT_WAIT, ChatServerThread
+from conftest import CHAT_WAIT, ChatServerThread, PipeLines
 
 from bench.serverproc import free_port
 from chat import client, protocol
@@ -28,8 +27,12 @@ class PipedClient:
         command = [sys.executable, *script.split(), "--host", "127.0.0.1", "--port", str(port), *flags]
         self.proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        self._pending = b""
-        self.out: list[str] = []
+        assert self.proc.stdout is not None
+        self.output = PipeLines(self.proc.stdout, "the client's output")
+
+    @property
+    def out(self) -> list[str]:
+        return self.output.lines
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -38,28 +41,13 @@ class PipedClient:
 
     def expect(self, want: str, timeout: float = CHAT_WAIT) -> str:
         """Read printed lines until one equals ``want``."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n" in self._pending:
-                raw, self._pending = self._pending.split(b"\n", 1)
-                self.out.append(raw.decode())
-                if self.out[-1] == want:
-                    return want
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"client never printed {want!r}; it printed {self.out}"
-            if select.select([fd], [], [], remaining)[0]:
-                data = os.read(fd, 65536)
-                assert data, f"client output ended before {want!r}; it printed {self.out}"
-                self._pending += data
+        return self.output.until(lambda text: text == want, repr(want), timeout)
 
     def finish(self) -> tuple[int, str]:
         """Close stdin; return the exit code and what it printed on stderr."""
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.proc.stdin.close()
-        self._pending += self.proc.stdout.read()
-        self.out += self._pending.decode().splitlines()
+        self.output.rest()
         status = self.proc.wait(CHAT_WAIT)
         err = self.proc.stderr.read().decode()
         self.proc.stdout.close()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CHAT_WAIT, ChatConn
+from conftest import CHAT_WAIT, ChatConn, PipeLines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,38 +24,20 @@ class ServerProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.log: list[str] = []
-        self._pending = b""
+        assert self.proc.stderr is not None
+        self.stderr = PipeLines(self.proc.stderr, "the server's log")
         line = self.log_line(lambda text: "listening on" in text)
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         assert match, line
         self.port = int(match.group(1))
 
-    def log_line(self, want, timeout: float = CHAT_WAIT) -> str:
-        """The next stderr line satisfying ``want``."""
-        assert self.proc.stderr is not None
-        fd = self.proc.stderr.fileno()
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\n" in self._pending:
-                raw, self._pending = self._pending.split(b"\n", 1)
-                self.log.append(raw.decode())
-                if want(self.log[-1]):
-                    return self.log[-1]
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no such log line within {timeout} s; log: {self.log}"
-            if select.select([fd], [], [], remaining)[0]:
-                data = os.read(fd, 65536)
-                assert data, f"server exited; log: {self.log}"
-                self._pending += data
+    def log_line(self, want: Callable[[str], bool], timeout: float = CHAT_WAIT) -> str:
+        """The next log line (stderr) satisfying ``want``."""
+        return self.stderr.until(want, "such a line", timeout)
 
     def rest_of_log(self) -> list[str]:
         """The log lines up to the server's exit."""
-        assert self.proc.stderr is not None
-        self._pending += self.proc.stderr.read()
-        self.log += self._pending.decode().splitlines()
-        self._pending = b""
-        return self.log
+        return self.stderr.rest()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
