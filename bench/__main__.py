@@ -21,7 +21,7 @@ import platform
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import floor
@@ -205,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = dict(QUICK if args.quick else FULL)
     if args.rate or args.duration:
         steady = sizes["steady"]
-        sizes["steady"] = Scenario("steady", steady.clients, steady.rooms, rate=args.rate or steady.rate,
-                                   duration=args.duration or steady.duration)
+        sizes["steady"] = replace(steady, rate=args.rate or steady.rate, duration=args.duration or steady.duration)
     names = args.scenario or list(FULL)
     limit = raise_open_files_limit()
     largest = max(sizes[name].clients for name in names)

@@ -70,9 +70,9 @@ def run_piped(sock: socket.socket, nick: str | None) -> int:
             return 1
         if not data:
             break
-        *lines, pending = (pending + data).split(b"\n")
-        for line in lines:
-            out.write(line + b"\n")
+        complete, newline, pending = (pending + data).rpartition(b"\n")
+        if newline:  # every whole line of this read at once: one write, not one per line
+            out.write(complete + newline)
             out.flush()
     if pending:
         out.write(pending + b"\n")
