@@ -19,6 +19,13 @@ class DefaultRoute:
     gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None
 
 
+def _is_usable_default(dest: str, mask: str, flags: str) -> bool:
+    """A route (hex fields of /proc) to everywhere that is up and not a reject (unreachable) route.
+    Raises ValueError for fields that are not hex."""
+    flag_bits = int(flags, 16)
+    return not int(dest, 16) and not int(mask, 16) and bool(flag_bits & RTF_UP) and not flag_bits & RTF_REJECT
+
+
 def parse_proc_route(text: str) -> list[DefaultRoute]:
     """The IPv4 default routes in the text of /proc/net/route (hex fields, little-endian addresses)."""
     routes: list[DefaultRoute] = []
@@ -28,7 +35,7 @@ def parse_proc_route(text: str) -> list[DefaultRoute]:
             continue
         iface, dest, gateway, flags, mask = fields[0], fields[1], fields[2], fields[3], fields[7]
         try:
-            if int(dest, 16) or int(mask, 16) or not int(flags, 16) & RTF_UP or int(flags, 16) & RTF_REJECT:
+            if not _is_usable_default(dest, mask, flags):
                 continue
             gw_int = int.from_bytes(bytes.fromhex(gateway), "little")
         except ValueError:
@@ -46,7 +53,7 @@ def parse_proc_ipv6_route(text: str) -> list[DefaultRoute]:
             continue
         dest, prefix, nexthop, flags, iface = fields[0], fields[1], fields[4], fields[8], fields[9]
         try:
-            if int(dest, 16) or int(prefix, 16) or not int(flags, 16) & RTF_UP or int(flags, 16) & RTF_REJECT:
+            if not _is_usable_default(dest, prefix, flags):
                 continue
             gw_int = int(nexthop, 16)
         except ValueError:
