@@ -29,7 +29,7 @@ from lab.config import HostPlan, LabConfig, LabError
 from lab.inventory import Connection, read_connections
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import known_hosts_path, port_open, ssh_command
+from lab.ssh import answers, known_hosts_path, port_open, ssh_command
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
 LIBVIRT_URI = "qemu:///system"
@@ -191,8 +191,8 @@ class LibvirtLab:
             item = known.get(host.name)
             address = item.address if item else "-"
             if state == "running" and item:
-                probe = [*ssh_command(self.config, item.user, item.address, item.port, item.key_file), "true"]
-                state += ", ssh ok" if succeeds(probe, timeout=15) else ", ssh not answering"
+                reached = answers(self.config, item.user, item.address, item.port, item.key_file, timeout=15)
+                state += ", ssh ok" if reached else ", ssh not answering"
             interface = item.lab_interface if item else "?"
             lines.append(f"{host.name:<10} {host.role:<7} mgmt {address:<15} lan {host.lab_address!s:<18} "
                          f"on {interface}  VM {self.domain(host.name)}: {state}")

@@ -21,9 +21,9 @@ from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds, unmount
 from lab.ssh import (
+    answers,
     ensure_keypair,
     known_hosts_path,
-    ssh_command,
     wait_for_ssh,
 )
 
@@ -75,7 +75,7 @@ class NspawnLab:
         self._ensure_bridges()
         started: list[HostPlan] = []
         for host in self.config.hosts:
-            if self._running(host) and succeeds(self._ssh_probe(host), timeout=10):
+            if self._running(host) and self._answers(host):
                 self.log(f"{host.name}: already up, kept")
                 continue
             self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
@@ -107,7 +107,7 @@ class NspawnLab:
         for host in self.config.hosts:
             state = "running" if self._running(host) else "absent"
             if state == "running":
-                state += ", ssh ok" if succeeds(self._ssh_probe(host), timeout=10) else ", ssh not answering"
+                state += ", ssh ok" if self._answers(host) else ", ssh not answering"
             lines.append(f"{host.name:<10} {host.role:<7} mgmt {host.mgmt_address.ip!s:<15} "
                          f"lan {host.lab_address!s:<18} {state}")
         return lines
@@ -194,8 +194,8 @@ class NspawnLab:
                 lines.append(f"{host.mgmt_address.ip} {key_type} {key}\n")
         known_hosts_path(self.config).write_text("".join(lines))
 
-    def _ssh_probe(self, host: HostPlan) -> list[str]:
-        return [*ssh_command(self.config, "root", str(host.mgmt_address.ip)), "true"]
+    def _answers(self, host: HostPlan) -> bool:
+        return answers(self.config, "root", str(host.mgmt_address.ip), timeout=10)
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""

@@ -49,6 +49,12 @@ def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key:
     return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
 
 
+def answers(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None,
+            timeout: float = 30) -> bool:
+    """Whether `ssh true` works on the host, within `timeout` seconds."""
+    return succeeds([*ssh_command(config, user, address, port, key), "true"], timeout=timeout)
+
+
 def port_open(address: str, port: int, timeout: float = 1) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):
@@ -64,7 +70,7 @@ def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: in
     while time.monotonic() < deadline:
         if not still_booting():
             raise LabError(f"{host}: stopped while booting (step: boot), before SSH answered")
-        if port_open(address, port) and succeeds([*ssh_command(config, user, address, port), "true"]):
+        if port_open(address, port) and answers(config, user, address, port):
             return
         time.sleep(0.2)
     raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
