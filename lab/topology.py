@@ -1,0 +1,484 @@
+"""A lab described as data: a topology file (YAML) checked and resolved into one model (pure, no I/O but reading).
+
+The resolved `Topology` is the one record of what a lab is: every host with its interfaces, addresses and routes,
+the networks, the chat port, the provider. Providers build hosts and networks from it, the inventory is rendered
+from it, the Vagrantfile reads its JSON, the graph is drawn from it. Nothing else plans addresses.
+
+A topology file:
+
+    name: chatlab                       # the lab's name: prefixes bridges, hosts, VMs; 1-8 of a-z0-9
+    provider: nspawn                    # optional: libvirt (VMs), nspawn (containers) or auto
+    management: {subnet: 10.199.56.0/24} # optional: the network between this machine and the hosts
+    chat: {port: 5000}                  # optional: the chat server's TCP port
+    networks:                           # name (1-6 of a-z0-9) -> subnet, optional gateway (a router's address)
+      lan: {subnet: 192.168.56.0/24}
+    hosts:                              # name -> role, the networks it is on (a list, or name -> address)
+      server: {role: chat_server, networks: [lan]}
+      client: {role: chat_client, networks: [lan], count: 2}   # client1, client2
+
+Addresses: a host's explicit address wins; a router takes its network's gateway (default: the first address);
+every other host takes host number 10 + its position in the file (the seed's server .10, clients .11, .12, ...),
+on the management network too. Hosts get a route to every network they are not on, via the first router on the
+way (breadth first through routers).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chat.server import DEFAULT_PORT as CHAT_DEFAULT_PORT
+
+ROLES = ("chat_server", "chat_client", "router", "plain")
+PROVIDERS = ("auto", "nspawn", "libvirt")
+HOST_PROVIDERS = ("lab", "external")
+FIRST_HOST_NUMBER = 10  # the seed's plan: the first host is .10 of each subnet, the next .11, ...
+MAX_HOSTS = 40
+MAX_COUNT = 40
+LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")  # NAME-NETWORK is a bridge name: 15 characters at most
+HOST_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,17}[a-z0-9]$|^[a-z]$")
+INTERFACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+SSH_PATTERN = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<address>[^@:\s]+)(?::(?P<port>\d{1,5}))?$")
+MGMT_INTERFACE = "eth0"  # created by the provider; the lab's networks are eth1, eth2, ... in the host's order
+
+
+class TopologyError(ValueError):
+    """A mistake in a topology: one line naming the file, the key and the problem."""
+
+
+@dataclass(frozen=True)
+class Route:
+    to: ipaddress.IPv4Network
+    via: ipaddress.IPv4Address
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str  # eth1, eth2, ... (or what an external host's entry says)
+    network: str
+    address: ipaddress.IPv4Interface
+    routes: tuple[Route, ...] = ()
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address | None = None  # the address of the router on it, if any
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    role: str
+    index: int  # position in the lab, from 0: names its veth links, numbers its management address
+    interfaces: tuple[Interface, ...]
+    mgmt_address: ipaddress.IPv4Interface | None  # None for an external host
+    external_ssh: str | None = None  # user@address[:port] of a host the lab does not create
+
+    @property
+    def is_external(self) -> bool:
+        return self.external_ssh is not None
+
+    @property
+    def lab_address(self) -> ipaddress.IPv4Interface:
+        """Its address on its first lab network."""
+        return self.interfaces[0].address
+
+    def interface_on(self, network: str) -> Interface | None:
+        return next((i for i in self.interfaces if i.network == network), None)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    provider: str
+    networks: tuple[Network, ...]
+    hosts: tuple[Host, ...]
+    chat_port: int
+    mgmt_subnet: ipaddress.IPv4Network | None  # None: the provider's default (see lab.config)
+    source: str = ""  # the file it came from ('' for the built-in default)
+    overrides: dict[str, str] = field(default_factory=dict)  # the LAB_* settings applied on top of the file
+
+    @property
+    def chat_server(self) -> Host:
+        return next(h for h in self.hosts if h.role == "chat_server")
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def network(self, name: str) -> Network:
+        return next(n for n in self.networks if n.name == name)
+
+    @property
+    def lab_hosts(self) -> tuple[Host, ...]:
+        """The hosts the provider creates (not the external ones)."""
+        return tuple(h for h in self.hosts if not h.is_external)
+
+
+# ---- reading a file -----------------------------------------------------------------------------------------
+def read_file(path: Path) -> dict[str, Any]:
+    """The YAML mapping of a topology file; TopologyError when it cannot be read or is not a mapping."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise TopologyError(f"{path}: cannot read it ({error.strerror or error})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise TopologyError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise TopologyError(f"{path}: a topology is a mapping with 'name', 'networks' and 'hosts'")
+    return data
+
+
+# ---- checking the shape ---------------------------------------------------------------------------------------
+class _Checker:
+    """Turns every problem into one TopologyError naming the file and the key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source or "the default topology"
+
+    def fail(self, path: str, problem: str) -> TopologyError:
+        return TopologyError(f"{self.source}: {path}: {problem}" if path else f"{self.source}: {problem}")
+
+    def mapping(self, value: Any, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a mapping, not {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str) or key not in allowed:
+                raise self.fail(path, f"unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+        for key in sorted(required - set(value)):
+            raise self.fail(path, f"the key {key!r} is missing")
+        return value
+
+    def text(self, value: Any, path: str, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"must be a string, not {_kind(value)}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(path, f"{value!r} is not {what}")
+        return value
+
+    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(path, f"{value!r} is not one of {', '.join(choices)}")
+        return str(value)
+
+    def integer(self, value: Any, path: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"must be a whole number, not {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(path, f"{value} is out of range ({low}..{high})")
+        return value
+
+    def subnet(self, value: Any, path: str) -> ipaddress.IPv4Network:
+        text = self.text(value, path)
+        try:
+            network = ipaddress.IPv4Network(text, strict=True)
+        except ValueError as error:
+            raise self.fail(path, f"{text!r} is not an IPv4 subnet like 192.168.56.0/24 ({error})") from None
+        if network.prefixlen > 29:
+            raise self.fail(path, f"{text} is too small for a lab network (at most /29)")
+        return network
+
+    def address(self, value: Any, path: str) -> ipaddress.IPv4Address:
+        text = self.text(value, path)
+        try:
+            return ipaddress.IPv4Address(text.split("/")[0])
+        except ValueError:
+            raise self.fail(path, f"{text!r} is not an IPv4 address") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "true/false", type(None): "empty"}.get(type(value), type(value).__name__)
+
+
+TOP_KEYS = {"name", "provider", "management", "chat", "networks", "hosts"}
+HOST_KEYS = {"role", "networks", "count", "provider", "ssh"}
+
+
+@dataclass
+class _HostEntry:
+    name: str
+    role: str
+    path: str
+    networks: dict[str, tuple[ipaddress.IPv4Address | None, str | None]]  # network -> (address, interface)
+    external_ssh: str | None
+
+
+def _expand_hosts(check: _Checker, hosts: Any, networks: dict[str, Network]) -> list[_HostEntry]:
+    if not isinstance(hosts, dict) or not hosts:
+        raise check.fail("hosts", "must be a mapping of host names to their settings, with at least one host")
+    entries: list[_HostEntry] = []
+    for name, raw in hosts.items():
+        path = f"hosts.{name}"
+        check.text(name, path, HOST_NAME_PATTERN, "a host name (1-19 of a-z, 0-9 and -, starting with a letter)")
+        settings = check.mapping(raw if raw is not None else {}, path, HOST_KEYS, {"role", "networks"})
+        role = check.choice(settings["role"], f"{path}.role", ROLES)
+        host_provider = check.choice(settings.get("provider", "lab"), f"{path}.provider", HOST_PROVIDERS)
+        ssh = None
+        if host_provider == "external":
+            ssh = check.text(settings.get("ssh"), f"{path}.ssh", SSH_PATTERN, "user@address[:port]")
+        elif "ssh" in settings:
+            raise check.fail(f"{path}.ssh", "only a host with 'provider: external' has an ssh address")
+        attached = _host_networks(check, settings["networks"], f"{path}.networks", networks)
+        count = settings.get("count")
+        if count is None:
+            entries.append(_HostEntry(name, role, path, attached, ssh))
+            continue
+        check.integer(count, f"{path}.count", 1, MAX_COUNT)
+        if role == "chat_server" or ssh is not None:
+            raise check.fail(f"{path}.count", "a chat server or an external host is one host: drop 'count'")
+        if any(address is not None for address, _ in attached.values()):
+            raise check.fail(f"{path}.networks", "hosts made with 'count' get planned addresses: drop the address")
+        entries.extend(_HostEntry(f"{name}{i}", role, path, attached, None) for i in range(1, count + 1))
+    return entries
+
+
+def _host_networks(check: _Checker, value: Any, path: str, networks: dict[str, Network]
+                   ) -> dict[str, tuple[ipaddress.IPv4Address | None, str | None]]:
+    if isinstance(value, list):
+        value = {name: None for name in value} if all(isinstance(n, str) for n in value) else value
+    if not isinstance(value, dict) or not value:
+        raise check.fail(path, "must name at least one network (a list of names, or name: address)")
+    attached: dict[str, tuple[ipaddress.IPv4Address | None, str | None]] = {}
+    for network, setting in value.items():
+        where = f"{path}.{network}"
+        if network not in networks:
+            defined = ", ".join(networks) or "none"
+            raise check.fail(path, f"network {network!r} is not defined under 'networks' (defined: {defined})")
+        address, interface = None, None
+        if isinstance(setting, dict):
+            check.mapping(setting, where, {"address", "interface"})
+            if "interface" in setting:
+                interface = check.text(setting["interface"], f"{where}.interface", INTERFACE_PATTERN,
+                                       "an interface name")
+            setting = setting.get("address")
+        if setting is not None:
+            address = check.address(setting, where)
+            subnet = networks[network].subnet
+            if address not in subnet:
+                raise check.fail(where, f"{address} is not in {network}'s subnet {subnet}")
+            if address in (subnet.network_address, subnet.broadcast_address):
+                raise check.fail(where, f"{address} is the network or broadcast address of {subnet}")
+        attached[network] = (address, interface)
+    return attached
+
+
+def _networks(check: _Checker, value: Any) -> dict[str, Network]:
+    if not isinstance(value, dict) or not value:
+        raise check.fail("networks", "must be a mapping of network names to {subnet: ...}, with at least one")
+    networks: dict[str, Network] = {}
+    for name, raw in value.items():
+        path = f"networks.{name}"
+        check.text(name, path, NETWORK_NAME_PATTERN, "a network name (1-6 of a-z and 0-9, starting with a letter)")
+        settings = check.mapping(raw, path, {"subnet", "gateway"}, {"subnet"})
+        subnet = check.subnet(settings["subnet"], f"{path}.subnet")
+        gateway = check.address(settings["gateway"], f"{path}.gateway") if "gateway" in settings else None
+        if gateway is not None and (gateway not in subnet or gateway in (subnet.network_address,
+                                                                         subnet.broadcast_address)):
+            raise check.fail(f"{path}.gateway", f"{gateway} is not a host address of {subnet}")
+        for other in networks.values():
+            if subnet.overlaps(other.subnet):
+                raise check.fail(f"{path}.subnet", f"{subnet} overlaps network {other.name!r} ({other.subnet})")
+        networks[name] = Network(name, subnet, gateway)
+    return networks
+
+
+# ---- planning ---------------------------------------------------------------------------------------------------
+def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | None = None) -> Topology:
+    """Checks a topology's data and plans it: every host's interfaces, addresses and routes."""
+    check = _Checker(source)
+    check.mapping(data, "", TOP_KEYS, {"name", "networks", "hosts"})
+    name = check.text(data["name"], "name", LAB_NAME_PATTERN, "a lab name (1-8 of a-z and 0-9, starting with a letter)")
+    provider = check.choice(data.get("provider", "auto"), "provider", PROVIDERS)
+    chat = check.mapping(data.get("chat") or {}, "chat", {"port"})
+    chat_port = check.integer(chat.get("port", CHAT_DEFAULT_PORT), "chat.port", 1, 65535)
+    management = check.mapping(data.get("management") or {}, "management", {"subnet"})
+    mgmt_subnet = check.subnet(management["subnet"], "management.subnet") if "subnet" in management else None
+    networks = _networks(check, data["networks"])
+    if mgmt_subnet is not None:
+        for network in networks.values():
+            if network.subnet.overlaps(mgmt_subnet):
+                raise check.fail(f"networks.{network.name}.subnet",
+                                 f"{network.subnet} overlaps the management subnet {mgmt_subnet}")
+    entries = _expand_hosts(check, data["hosts"], networks)
+    if len(entries) > MAX_HOSTS:
+        raise check.fail("hosts", f"{len(entries)} hosts: a lab has at most {MAX_HOSTS}")
+    names = [entry.name for entry in entries]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise check.fail("hosts", f"host {duplicates[0]!r} is defined twice (a 'count' makes NAME1, NAME2, ...)")
+    servers = [entry.name for entry in entries if entry.role == "chat_server"]
+    if len(servers) != 1:
+        raise check.fail("hosts", f"a lab has exactly one host with role chat_server, this one has {len(servers)}"
+                         + (f" ({', '.join(servers)})" if servers else ""))
+    networks = _with_gateways(networks, entries)
+    addresses = _plan_addresses(check, networks, entries)
+    routes = _plan_routes(networks, entries, addresses)
+    hosts = []
+    for index, entry in enumerate(entries):
+        interfaces = tuple(
+            Interface(interface or f"eth{position}", network,
+                      ipaddress.IPv4Interface(f"{addresses[entry.name, network]}/{networks[network].subnet.prefixlen}"),
+                      routes.get((entry.name, network), ()))
+            for position, (network, (_, interface)) in enumerate(entry.networks.items(), start=1)
+        )
+        hosts.append(Host(entry.name, entry.role, index, interfaces, None, entry.external_ssh))
+    return Topology(name, provider, tuple(networks.values()), tuple(hosts), chat_port, mgmt_subnet, source,
+                    dict(overrides or {}))
+
+
+def _with_gateways(networks: dict[str, Network], entries: list[_HostEntry]) -> dict[str, Network]:
+    """A network with a router on it and no gateway set gets its first address as the gateway."""
+    result = {}
+    for name, network in networks.items():
+        routed = any(entry.role == "router" and name in entry.networks for entry in entries)
+        gateway = network.gateway
+        if gateway is None and routed:
+            gateway = network.subnet.network_address + 1
+        result[name] = Network(name, network.subnet, gateway)
+    return result
+
+
+def _plan_addresses(check: _Checker, networks: dict[str, Network], entries: list[_HostEntry]
+                    ) -> dict[tuple[str, str], ipaddress.IPv4Address]:
+    addresses: dict[tuple[str, str], ipaddress.IPv4Address] = {}
+    owners: dict[ipaddress.IPv4Address, str] = {}
+    routers_on: dict[str, list[str]] = {}
+    for entry in entries:  # explicit addresses first: a planned address that collides with one names both hosts
+        for network, (address, _) in entry.networks.items():
+            if entry.role == "router":
+                routers_on.setdefault(network, []).append(entry.name)
+            if address is not None:
+                if address in owners:
+                    raise check.fail(f"{entry.path}.networks.{network}",
+                                     f"{address} is already {owners[address]}'s address")
+                addresses[entry.name, network], owners[address] = address, entry.name
+    for network, routers in routers_on.items():
+        gateway = networks[network].gateway
+        first = routers[0]
+        if (first, network) not in addresses and gateway is not None:
+            if gateway in owners:
+                raise check.fail(f"networks.{network}.gateway", f"{gateway} is already {owners[gateway]}'s address")
+            addresses[first, network], owners[gateway] = gateway, first
+    for index, entry in enumerate(entries):
+        for network in entry.networks:
+            if (entry.name, network) in addresses:
+                continue
+            subnet = networks[network].subnet
+            address = subnet.network_address + FIRST_HOST_NUMBER + index
+            if address not in subnet or address == subnet.broadcast_address:
+                raise check.fail(f"{entry.path}.networks", f"{network}'s subnet {subnet} is too small for host "
+                                 f"number {FIRST_HOST_NUMBER + index}: give {entry.name} an address")
+            if address in owners:
+                raise check.fail(f"{entry.path}.networks.{network}",
+                                 f"the planned address {address} is already {owners[address]}'s")
+            addresses[entry.name, network], owners[address] = address, entry.name
+    return addresses
+
+
+def _plan_routes(networks: dict[str, Network], entries: list[_HostEntry],
+                 addresses: dict[tuple[str, str], ipaddress.IPv4Address]) -> dict[tuple[str, str], tuple[Route, ...]]:
+    """For every host and every network it is not on: a route via the first router on the way, breadth first."""
+    routers = [entry for entry in entries if entry.role == "router"]
+    routes: dict[tuple[str, str], list[Route]] = {}
+    for entry in entries:
+        reached = set(entry.networks)
+        # network -> (the network of this host the path leaves from, the router address on it)
+        first_hop: dict[str, tuple[str, ipaddress.IPv4Address]] = {}
+        queue = deque((network, None) for network in entry.networks)
+        while queue:
+            network, hop = queue.popleft()
+            for router in routers:
+                if router.name == entry.name or network not in router.networks:
+                    continue
+                next_hop = hop or (network, addresses[router.name, network])
+                for onward in router.networks:
+                    if onward not in reached:
+                        reached.add(onward)
+                        first_hop[onward] = next_hop
+                        queue.append((onward, next_hop))
+        for target in networks:  # in the file's order
+            if target in first_hop:
+                leave, via = first_hop[target]
+                routes.setdefault((entry.name, leave), []).append(Route(networks[target].subnet, via))
+    return {key: tuple(value) for key, value in routes.items()}
+
+
+def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> Topology:
+    """The topology with each lab host's management address planned in `mgmt_subnet` (host number 10 + index)."""
+    for network in topology.networks:
+        if network.subnet.overlaps(mgmt_subnet):
+            raise TopologyError(f"{topology.source or 'the default topology'}: networks.{network.name}.subnet: "
+                                f"{network.subnet} overlaps the management subnet {mgmt_subnet} "
+                                f"(set LAB_MGMT_SUBNET or management.subnet)")
+    hosts = []
+    for host in topology.hosts:
+        mgmt = None
+        if not host.is_external:
+            address = mgmt_subnet.network_address + FIRST_HOST_NUMBER + host.index
+            if address not in mgmt_subnet or address == mgmt_subnet.broadcast_address:
+                raise TopologyError(f"the management subnet {mgmt_subnet} is too small for {len(topology.hosts)} "
+                                    f"hosts")
+            mgmt = ipaddress.IPv4Interface(f"{address}/{mgmt_subnet.prefixlen}")
+        hosts.append(Host(host.name, host.role, host.index, host.interfaces, mgmt, host.external_ssh))
+    return Topology(topology.name, topology.provider, topology.networks, tuple(hosts), topology.chat_port,
+                    mgmt_subnet, topology.source, topology.overrides)
+
+
+# ---- JSON: the resolved record (.lab/NAME/topology.json) -----------------------------------------------------
+def to_json(topology: Topology) -> dict[str, Any]:
+    return {
+        "name": topology.name,
+        "provider": topology.provider,
+        "source": topology.source,
+        "overrides": topology.overrides,
+        "chat_port": topology.chat_port,
+        "management_subnet": str(topology.mgmt_subnet) if topology.mgmt_subnet else None,
+        "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None}
+                     for n in topology.networks],
+        "hosts": [
+            {
+                "name": h.name, "role": h.role, "index": h.index,
+                "management_address": str(h.mgmt_address) if h.mgmt_address else None,
+                "external_ssh": h.external_ssh,
+                "interfaces": [
+                    {"name": i.name, "network": i.network, "address": str(i.address),
+                     "routes": [{"to": str(r.to), "via": str(r.via)} for r in i.routes]}
+                    for i in h.interfaces
+                ],
+            }
+            for h in topology.hosts
+        ],
+    }
+
+
+def from_json(data: dict[str, Any]) -> Topology:
+    networks = tuple(Network(n["name"], ipaddress.IPv4Network(n["subnet"]),
+                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None) for n in data["networks"])
+    hosts = tuple(
+        Host(h["name"], h["role"], h["index"],
+             tuple(Interface(i["name"], i["network"], ipaddress.IPv4Interface(i["address"]),
+                             tuple(Route(ipaddress.IPv4Network(r["to"]), ipaddress.IPv4Address(r["via"]))
+                                   for r in i["routes"]))
+                   for i in h["interfaces"]),
+             ipaddress.IPv4Interface(h["management_address"]) if h["management_address"] else None,
+             h["external_ssh"])
+        for h in data["hosts"]
+    )
+    mgmt = data.get("management_subnet")
+    return Topology(data["name"], data["provider"], networks, hosts, data["chat_port"],
+                    ipaddress.IPv4Network(mgmt) if mgmt else None, data.get("source", ""),
+                    dict(data.get("overrides") or {}))
