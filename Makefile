@@ -6,23 +6,26 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 
-# Lab settings (LAB_PROVIDER, LAB_CLIENTS, LAB_SUBNET, LAB_NAME, ...) come from the command line or the
-# environment, e.g. `make lab-up LAB_CLIENTS=5`; their defaults live in lab/config.py.
+# The lab is described by a topology file (LAB_TOPOLOGY, default labs/seed.yml); LAB_* settings on the command line
+# or in the environment override it, e.g. `make lab-up LAB_CLIENTS=5`. Their defaults live in labs/seed.yml and
+# lab/config.py.
 
 LAB := $(PY) -m lab
 
-.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-e2e vm-e2e box vm-deps clean
+.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-graph lab-e2e \
+	vm-e2e box vm-deps clean
 
 help:
-	@echo "make lab-up      create the lab hosts, run ansible/site.yml, run the cross-host checks"
+	@echo "make lab-up      create the lab's VMs (LAB_PROVIDER=nspawn: containers), run ansible/site.yml and the checks"
 	@echo "make test        lint (ruff, ansible-lint), unit tests, and the container lab end to end (as root)"
 	@echo "make bench       chat server benchmark (table + JSON under bench/results/)"
-	@echo "make lab-test | lab-status | lab-ssh HOST=name | lab-chat | lab-down"
-	@echo "make lab-up LAB_PROVIDER=libvirt   the same lab as VMs (Vagrant); make box builds their local box"
+	@echo "make lab-test | lab-status [JSON=1] | lab-ssh HOST=name | lab-chat | lab-graph | lab-down"
+	@echo "make lab-up LAB_TOPOLOGY=labs/routed.yml   another lab; make box builds the VMs' local box"
 	@echo "make vm-e2e      the VM lab end to end (up, checks, down), as CI runs it after make test"
 
+# The VM lab's packages too, unless containers were asked for (VMs are make lab-up's default).
 deps:
-	@tools/install-deps $(if $(filter libvirt,$(LAB_PROVIDER)),vm)
+	@tools/install-deps $(if $(filter nspawn,$(LAB_PROVIDER)),,vm)
 
 # The VM lab's extra Debian packages (Vagrant, vagrant-libvirt, libvirt, QEMU, extlinux).
 vm-deps:
@@ -43,21 +46,24 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# The container lab end to end: up (provision + cross-host checks), then down, whatever happened.
+# The container lab end to end under its own name and management subnet, so that it never touches a lab the user
+# has up: up (provision + cross-host checks), then down, whatever happened.
+E2E_LAB := LAB_NAME=e2e LAB_MGMT_SUBNET=10.199.58.0/24
 lab-e2e: venv
 	@if [ "$$(id -u)" != 0 ]; then \
 	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
 	else \
-	  rc=0; LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc; \
+	  rc=0; env -u LAB_TOPOLOGY $(E2E_LAB) LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
+	  env $(E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc; \
 	fi
 
 # The VM lab end to end under its own name (CI runs it after `make test`): up, then down, whatever happened.
 # As root; about 5 minutes under software emulation, plus about 1 minute the first time for `make box`.
-VM_E2E_LAB ?= vme2e
+VM_E2E_LAB := LAB_NAME=vme2e LAB_MGMT_SUBNET=10.199.59.0/24
 vm-e2e: vm-deps venv
 	@if [ "$$(id -u)" != 0 ]; then echo "vm-e2e: the VM lab needs root (libvirt, bridges); run 'sudo make vm-e2e'" >&2; exit 1; fi
-	@rc=0; LAB_PROVIDER=libvirt LAB_NAME=$(VM_E2E_LAB) $(LAB) up || rc=$$?; \
-	  LAB_NAME=$(VM_E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc
+	@rc=0; env -u LAB_TOPOLOGY $(VM_E2E_LAB) LAB_PROVIDER=libvirt $(LAB) up || rc=$$?; \
+	  env $(VM_E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc
 
 test: lint unit lab-e2e
 
@@ -71,7 +77,7 @@ lab-test: venv
 	$(LAB) test
 
 lab-status: venv
-	$(LAB) status
+	$(LAB) status $(if $(JSON),--json)
 
 lab-ssh: venv
 	$(LAB) ssh $(HOST)
@@ -81,6 +87,10 @@ lab-chat: venv
 
 lab-down: venv
 	$(LAB) down
+
+# The lab as a picture (SVG and PNG under .lab/NAME/), from LAB_TOPOLOGY's file alone or from the running lab.
+lab-graph: venv
+	$(LAB) graph
 
 # The VM lab's local Vagrant box chatlab/bookworm64 (as root; rebuilt only when its inputs change).
 box: vm-deps venv

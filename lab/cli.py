@@ -1,23 +1,35 @@
-"""`python -m lab up|test|status|ssh|chat|down` — what the Makefile's lab-* targets call."""
+"""`python -m lab up|test|provision|status|ssh|chat|down|graph|resolve|box` — what the Makefile's lab-* targets call."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from lab.config import LabConfig, LabError, load_config_of_existing_lab, save_settings
-from lab.inventory import read_connections, write_inventory
-from lab.providers import Provider, choose_provider, provider_for_existing_lab
-from lab.shell import log
-from lab.ssh import close_control_masters, ssh_command
+from lab import topology as topo
+from lab.config import (
+    REPO,
+    LabConfig,
+    LabError,
+    configure,
+    existing_lab,
+    save_state,
+    up_request,
+)
+from lab.inventory import Connection, read_connections, write_inventory
+from lab.providers import decide_provider, make_provider
+from lab.shell import log, run
+from lab.ssh import answers, close_control_masters, known_hosts_path, ssh_command
 
-REPO = Path(__file__).resolve().parent.parent
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
+CHAT_SERVICE = "chatlab-chat"
 
 
 def tool_env(config: LabConfig) -> dict[str, str]:
@@ -51,36 +63,70 @@ def check(config: LabConfig) -> None:
               f"--inventory={config.inventory_path}"])
 
 
-def command_up(config: LabConfig) -> None:
+def external_connections(config: LabConfig) -> list[Connection]:
+    """External hosts of the topology (real machines): reached as their `ssh` entry says, with the lab's key;
+    their SSH host keys are added to the lab's known_hosts when first seen."""
+    connections = []
+    known = known_hosts_path(config)
+    for host in config.topology.hosts:
+        if not host.is_external:
+            continue
+        match = topo.SSH_PATTERN.match(host.external_ssh or "")
+        assert match is not None  # checked when the topology was read
+        address, port = match["address"], int(match["port"] or 22)
+        connections.append(Connection(host.name, address, port, match["user"] or "root"))
+        lines = known.read_text().splitlines() if known.is_file() else []
+        if not any(line.split(" ", 1)[0] in (address, f"[{address}]:{port}") for line in lines):
+            scan = run(["ssh-keyscan", "-T", "10", "-p", str(port), address], check=False, timeout=30).stdout
+            found = [line for line in scan.splitlines() if line.strip() and not line.startswith("#")]
+            if not found:
+                raise LabError(f"{host.name}: no SSH host key from {address}:{port} (external host; is it up?)")
+            with known.open("a") as file:
+                file.writelines(f"{line}\n" for line in found)
+            log(f"{host.name}: external host, its SSH host key added to {known}")
+    return connections
+
+
+def command_up() -> None:
     started = time.monotonic()
-    provider, reason = choose_provider(config)
-    save_settings(config)
-    log(f"provider: {provider.name} ({reason})")
+    request = up_request()
+    for key, value in request.kept.items():
+        log(f"keeping {key}={value} from the running lab '{request.topology.name}' (set {key} to change it)")
+    name, reason = decide_provider(request)
+    config = configure(request, name)
+    save_state(config)
+    log(f"lab '{config.name}' from {config.topology.source}: {len(config.topology.hosts)} hosts, "
+        f"{len(config.topology.networks)} network(s); provider: {name} ({reason})")
     close_control_masters(config)  # a shared SSH connection may still lead to a host that is gone
+    provider = make_provider(config)
     connections = provider.up()
+    config = getattr(provider, "config", config)  # a provider records what it chose (box, driver)
+    save_state(config)
+    connections += external_connections(config)
     write_inventory(config, connections)
     log(f"hosts ready in {time.monotonic() - started:.1f} s; inventory {config.inventory_path}")
     provision(config)
     check(config)
-    server = config.hosts[0]
     log(f"lab '{config.name}' is up in {time.monotonic() - started:.1f} s:")
-    for line in provider.status():
-        print(f"    {line}")
-    print(f"    chat server: {server.lab_address.ip}:{config.chat_port} on the LAN (eth1)\n"
-          f"    chat: make lab-chat [HOST=client1]   shell: make lab-ssh HOST=server   checks: make lab-test\n"
+    print_status(config, host_status(config))
+    server = config.topology.chat_server
+    print(f"    chat server: {server.lab_address.ip}:{config.chat_port} ({server.interfaces[0].network})\n"
+          f"    chat: make lab-chat [HOST=...]   shell: make lab-ssh HOST={server.name}   checks: make lab-test\n"
           f"    ansible: ansible-playbook -i {config.inventory_path} ansible/site.yml")
 
 
-def require_lab(config: LabConfig) -> Provider:
-    provider = provider_for_existing_lab(config)
-    if provider is None or not config.inventory_path.is_file():
-        raise LabError(f"lab '{config.name}' is not up: run 'make lab-up' first")
-    return provider
+def require_lab() -> LabConfig:
+    name, config = existing_lab()
+    if config is None or not config.inventory_path.is_file():
+        raise LabError(f"lab '{name}' is not up: run 'make lab-up' first")
+    return config
 
 
-def command_ssh(config: LabConfig, host: str, remote: list[str]) -> int:
-    require_lab(config)
+def command_ssh(host: str | None, remote: list[str], default_role: str) -> int:
+    config = require_lab()
     connections = read_connections(config)  # the lab's inventory is the one place that says how to reach a host
+    if host is None:
+        host = next((h.name for h in config.topology.hosts if h.role == default_role), config.topology.hosts[0].name)
     if host not in connections:
         raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(connections)})")
     connection = connections[host]
@@ -90,58 +136,152 @@ def command_ssh(config: LabConfig, host: str, remote: list[str]) -> int:
     return subprocess.run(args, check=False).returncode
 
 
+# ---- status ---------------------------------------------------------------------------------------------------
+def host_status(config: LabConfig) -> list[dict[str, Any]]:
+    """Each host of the lab with its live state: the provider's view, SSH answering, the chat service active."""
+    states = make_provider(config).states()
+    connections = read_connections(config)
+
+    def one(host: topo.Host) -> dict[str, Any]:
+        state = "external" if host.is_external else states.get(host.name, "absent")
+        connection = connections.get(host.name)
+        ssh_ok = chat = None
+        if connection is not None and state in ("running", "external"):
+            command = ssh_command(config, connection.user, connection.address, connection.port, connection.key_file)
+            ssh_ok = answers(config, connection.user, connection.address, connection.port, connection.key_file,
+                             timeout=15)
+            if ssh_ok and host.role == "chat_server":
+                result = run([*command, f"systemctl is-active {CHAT_SERVICE}"], check=False, timeout=30)
+                chat = result.stdout.strip() == "active"
+        return {"name": host.name, "role": host.role, "state": state, "ssh": ssh_ok, "chat_service": chat,
+                "management": connection.address if connection else None,
+                "interfaces": [{"name": i.name, "network": i.network, "address": str(i.address)}
+                               for i in host.interfaces]}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, config.topology.hosts))
+
+
+def print_status(config: LabConfig, hosts: list[dict[str, Any]]) -> None:
+    for host in hosts:
+        lan = ", ".join(f"{i['name']} {i['address']}" for i in host["interfaces"])
+        state = host["state"]
+        if host["ssh"] is not None:
+            state += ", ssh ok" if host["ssh"] else ", ssh not answering"
+        if host["chat_service"] is not None:
+            state += ", chat service active" if host["chat_service"] else ", chat service NOT active"
+        print(f"    {host['name']:<10} {host['role']:<11} mgmt {host['management'] or '-':<15} {lan:<40} {state}")
+
+
+def healthy(hosts: list[dict[str, Any]]) -> bool:
+    return all(h["state"] in ("running", "external") and h["ssh"] for h in hosts)
+
+
+def command_status(as_json: bool) -> int:
+    name, config = existing_lab()
+    if config is None:
+        if as_json:
+            print(json.dumps({"name": name, "state": "down"}))
+        else:
+            print(f"lab '{name}': down")
+        return 1
+    hosts = host_status(config)
+    if as_json:
+        record = {"name": config.name, "state": "up" if healthy(hosts) else "degraded", "provider": config.provider,
+                  "provider_settings": config.provider_settings, "topology": topo.to_json(config.topology),
+                  "inventory": str(config.inventory_path), "hosts": hosts}
+        print(json.dumps(record, indent=1))
+    else:
+        made_with = ", ".join(f"{k}={v}" for k, v in config.topology.overrides.items()) or "no LAB_* settings"
+        print(f"lab '{config.name}': provider {config.provider}, topology {config.topology.source} "
+              f"({made_with}), inventory {config.inventory_path}")
+        if config.provider_settings:
+            print("    provider settings: " + ", ".join(f"{k}={v}" for k, v in config.provider_settings.items()))
+        print_status(config, hosts)
+    return 0 if healthy(hosts) else 1
+
+
+# ---- graph and resolve: from the file alone ------------------------------------------------------------------------
+def topology_to_show() -> tuple[topo.Topology, Path]:
+    """The running lab's topology unless LAB_TOPOLOGY names a file; else the file's (before any lab up)."""
+    _, config = existing_lab()
+    if config is not None and not os.environ.get("LAB_TOPOLOGY"):
+        return config.topology, config.state_dir
+    request = up_request()
+    return request.topology, request.state_dir
+
+
+def command_resolve(provider: str) -> None:
+    """Prints the lab's resolved record as `lab up` would write it (what vagrant/Vagrantfile reads by hand)."""
+    from lab.libvirt import manual_settings
+
+    request = up_request()
+    config = configure(request, provider)
+    settings = manual_settings(config) if provider == "libvirt" else dict(config.provider_settings)
+    print(json.dumps({"provider": provider, "provider_settings": settings,
+                      "topology": topo.to_json(config.topology)}, indent=1))
+
+
+def command_down() -> None:
+    started = time.monotonic()
+    name, config = existing_lab()
+    if config is None:
+        log(f"lab '{name}' is already down")
+        return
+    close_control_masters(config)
+    make_provider(config).down()
+    log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lab", description="Drive the chatlab lab (settings: LAB_* variables).")
+    parser = argparse.ArgumentParser(prog="lab", description="Drive the chatlab lab (LAB_TOPOLOGY file, LAB_* "
+                                                              "settings: see README).")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="create or recover the hosts, provision them, run the cross-host checks")
     sub.add_parser("test", help="run the cross-host checks against the lab that is up")
     sub.add_parser("provision", help="run ansible/site.yml against the lab that is up")
-    sub.add_parser("status", help="what is where")
+    status = sub.add_parser("status", help="what is where; exit 1 when a host is absent or not answering")
+    status.add_argument("--json", action="store_true", help="the resolved topology and each host's live state")
     ssh = sub.add_parser("ssh", help="a shell (or a command) on a lab host")
-    ssh.add_argument("host", nargs="?", default="server")
+    ssh.add_argument("host", nargs="?")
     ssh.add_argument("remote", nargs=argparse.REMAINDER)
-    chat = sub.add_parser("chat", help="an interactive chat client on a client host, over the LAN")
-    chat.add_argument("host", nargs="?", default="client1")
+    chat = sub.add_parser("chat", help="an interactive chat client on a client host, over the lab's networks")
+    chat.add_argument("host", nargs="?")
     sub.add_parser("down", help="remove every host, bridge, mount and namespace of the lab")
+    sub.add_parser("graph", help="draw the lab (from LAB_TOPOLOGY's file, or the running lab) as SVG and PNG")
+    resolve = sub.add_parser("resolve", help="print the resolved topology as JSON (what the Vagrantfile reads)")
+    resolve.add_argument("--provider", choices=("nspawn", "libvirt"), default="libvirt")
     box = sub.add_parser("box", help="build the VM lab's local Vagrant box (only when its inputs changed)")
     box.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
     args = parser.parse_args(argv)
     try:
-        config = load_config_of_existing_lab(environment_wins=args.command == "up")
         if args.command == "up":
-            command_up(config)
+            command_up()
         elif args.command == "test":
-            require_lab(config)
-            check(config)
+            check(require_lab())
         elif args.command == "provision":
-            require_lab(config)
-            provision(config)
+            provision(require_lab())
         elif args.command == "status":
-            provider = provider_for_existing_lab(config)
-            if provider is None:
-                print(f"lab '{config.name}': down")
-            else:
-                print(f"lab '{config.name}': provider {provider.name}, inventory {config.inventory_path}")
-                for line in provider.status():
-                    print(f"    {line}")
+            return command_status(args.json)
         elif args.command == "ssh":
-            return command_ssh(config, args.host or "server", args.remote)
+            return command_ssh(args.host, args.remote, "chat_server")
         elif args.command == "chat":
-            return command_ssh(config, args.host or "client1", ["chat-client"])
+            return command_ssh(args.host, ["chat-client"], "chat_client")
+        elif args.command == "graph":
+            topology, directory = topology_to_show()
+            from lab.graph import render
+
+            for path in render(topology, directory):
+                log(f"wrote {path}")
+        elif args.command == "resolve":
+            command_resolve(args.provider)
         elif args.command == "box":
             from lab.box import ensure_box
 
             ensure_box(log, force=args.force)
         elif args.command == "down":
-            started = time.monotonic()
-            provider = provider_for_existing_lab(config)
-            if provider is None:
-                log(f"lab '{config.name}' is already down")
-            else:
-                close_control_masters(config)
-                provider.down()
-                log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
-    except LabError as error:
+            command_down()
+    except (LabError, topo.TopologyError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

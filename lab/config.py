@@ -1,21 +1,30 @@
-"""Lab settings from the environment, validated, and the address plan derived from them (pure)."""
+"""Which lab to work on: the topology file and the LAB_* settings on top of it, resolved once and kept as the lab's
+one record, `.lab/NAME/topology.json` (see lab.topology for the file and the plan)."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import os
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-PROVIDERS = ("auto", "nspawn", "libvirt")
-MAX_CLIENTS = 20
-SERVER_HOST_NUMBER = 10  # the server is .10 of each subnet, clients .11, .12, ...
-LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
-DEFAULT_MGMT_SUBNET = "10.199.56.0/24"
-LAB_INTERFACE = "eth1"
-MGMT_INTERFACE = "eth0"
+from lab import topology as topo
+from lab.topology import Host, Topology, TopologyError
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TOPOLOGY = REPO / "labs" / "seed.yml"
+# The management network between this machine and the hosts, per provider: two labs of different kinds may be up
+# at once. (LAB_MGMT_SUBNET or the topology's management.subnet overrides it.)
+DEFAULT_MGMT_SUBNETS = {"nspawn": "10.199.56.0/24", "libvirt": "10.199.57.0/24"}
+MGMT_INTERFACE = topo.MGMT_INTERFACE
+STATE_FILE = "topology.json"
+# LAB_* settings that change the topology; the others (LAB_BOX, LAB_VM_MEMORY, ...) are the provider's.
+OVERRIDES = ("LAB_NAME", "LAB_PROVIDER", "LAB_CLIENTS", "LAB_SUBNET", "LAB_CHAT_PORT", "LAB_MGMT_SUBNET")
+PROVIDER_SETTINGS = ("LAB_BOX", "LAB_VM_MEMORY", "LAB_LIBVIRT_DRIVER")
+
 
 
 class LabError(Exception):
@@ -23,126 +32,219 @@ class LabError(Exception):
 
 
 @dataclass(frozen=True)
-class HostPlan:
-    name: str
-    role: str  # "server" or "client"
-    index: int  # 0 for the server, 1.. for clients
-    lab_address: ipaddress.IPv4Interface
-    mgmt_address: ipaddress.IPv4Interface
-
-
-@dataclass(frozen=True)
 class LabConfig:
-    name: str
-    provider: str
-    clients: int
-    subnet: ipaddress.IPv4Network
-    mgmt_subnet: ipaddress.IPv4Network
-    chat_port: int
+    """One lab: its resolved topology (management addresses planned), the provider that builds it, its state."""
+
+    topology: Topology
+    provider: str  # nspawn or libvirt
     state_dir: Path
+    provider_settings: dict[str, str] = field(default_factory=dict)  # what the provider chose, kept for the lab
 
     @property
-    def hosts(self) -> list[HostPlan]:
-        return plan_hosts(self.clients, self.subnet, self.mgmt_subnet)
+    def name(self) -> str:
+        return self.topology.name
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        """The hosts the provider creates (external hosts are only in the inventory)."""
+        return self.topology.lab_hosts
+
+    @property
+    def chat_port(self) -> int:
+        return self.topology.chat_port
+
+    @property
+    def mgmt_subnet(self) -> ipaddress.IPv4Network:
+        assert self.topology.mgmt_subnet is not None
+        return self.topology.mgmt_subnet
+
+    @property
+    def mgmt_gateway(self) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{self.mgmt_subnet.network_address + 1}/{self.mgmt_subnet.prefixlen}")
 
     @property
     def inventory_path(self) -> Path:
         return self.state_dir / "inventory.yml"
 
     @property
-    def mgmt_gateway(self) -> ipaddress.IPv4Interface:
-        return ipaddress.IPv4Interface(f"{self.mgmt_subnet.network_address + 1}/{self.mgmt_subnet.prefixlen}")
+    def state_path(self) -> Path:
+        return self.state_dir / STATE_FILE
 
 
-def _host_address(subnet: ipaddress.IPv4Network, number: int, what: str) -> ipaddress.IPv4Interface:
-    address = subnet.network_address + number
-    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
-        raise LabError(f"{what} {subnet} is too small for host number {number}")
-    return ipaddress.IPv4Interface(f"{address}/{subnet.prefixlen}")
+def state_dir_for(name: str, root: Path | None = None) -> Path:
+    return (root or REPO) / ".lab" / name
 
 
-def plan_hosts(
-    clients: int, subnet: ipaddress.IPv4Network, mgmt_subnet: ipaddress.IPv4Network
-) -> list[HostPlan]:
-    """The server and `clients` clients, each with its LAN and management address."""
-    names = ["server"] + [f"client{i}" for i in range(1, clients + 1)]
-    return [
-        HostPlan(
-            name=name,
-            role="server" if index == 0 else "client",
-            index=index,
-            lab_address=_host_address(subnet, SERVER_HOST_NUMBER + index, "LAB_SUBNET"),
-            mgmt_address=_host_address(mgmt_subnet, SERVER_HOST_NUMBER + index, "LAB_MGMT_SUBNET"),
-        )
-        for index, name in enumerate(names)
-    ]
+# ---- the topology asked for -------------------------------------------------------------------------------------
+def _source_path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() or path.exists() else REPO / path
 
 
-def _parse_subnet(value: str, variable: str) -> ipaddress.IPv4Network:
+def _display(path: Path) -> str:
     try:
-        return ipaddress.IPv4Network(value, strict=False)
-    except ValueError as error:
-        raise LabError(f"{variable}={value!r} is not an IPv4 subnet like 192.168.56.0/24 ({error})") from None
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
 
 
-def _parse_int(value: str, variable: str, low: int, high: int) -> int:
+def apply_overrides(data: dict[str, Any], overrides: Mapping[str, str], source: str) -> dict[str, Any]:
+    """The topology's data with LAB_* settings on top; LAB_CLIENTS and LAB_SUBNET need a topology with one
+    chat_client entry with a count, and one network."""
+    data = json.loads(json.dumps(data))  # a deep copy of plain YAML data
+    if "LAB_NAME" in overrides:
+        data["name"] = overrides["LAB_NAME"]
+    if "LAB_PROVIDER" in overrides:
+        data["provider"] = overrides["LAB_PROVIDER"] or "auto"
+    if "LAB_CHAT_PORT" in overrides:
+        data["chat"] = {**(data.get("chat") or {}), "port": _whole_number(overrides["LAB_CHAT_PORT"], "LAB_CHAT_PORT")}
+    if "LAB_MGMT_SUBNET" in overrides:
+        data["management"] = {**(data.get("management") or {}), "subnet": _subnet_text(overrides["LAB_MGMT_SUBNET"])}
+    if "LAB_CLIENTS" in overrides:
+        hosts = data.get("hosts") if isinstance(data.get("hosts"), dict) else {}
+        counted = [n for n, h in hosts.items() if isinstance(h, dict) and h.get("role") == "chat_client"
+                   and "count" in h]
+        if len(counted) != 1:
+            raise LabError(f"LAB_CLIENTS works with a topology that has one chat_client entry with a 'count' "
+                           f"(like labs/seed.yml); edit {source}'s hosts instead")
+        hosts[counted[0]]["count"] = _whole_number(overrides["LAB_CLIENTS"], "LAB_CLIENTS")
+    if "LAB_SUBNET" in overrides:
+        networks = data.get("networks") if isinstance(data.get("networks"), dict) else {}
+        if len(networks) != 1:
+            raise LabError(f"LAB_SUBNET works with a topology of one network (like labs/seed.yml); "
+                           f"edit {source}'s networks instead")
+        only = next(iter(networks))
+        networks[only] = {**(networks[only] or {}), "subnet": _subnet_text(overrides["LAB_SUBNET"])}
+    return data
+
+
+def _whole_number(value: str, variable: str) -> int:
     try:
-        number = int(value)
+        return int(value)
     except ValueError:
         raise LabError(f"{variable}={value!r} is not a whole number") from None
-    if not low <= number <= high:
-        raise LabError(f"{variable}={number} is out of range ({low}..{high})")
-    return number
 
 
-def load_config(environ: dict[str, str] | None = None, root: Path | None = None) -> LabConfig:
-    """Reads LAB_* variables; every mistake becomes a one-line LabError."""
-    env = os.environ if environ is None else environ
-    name = env.get("LAB_NAME", "chatlab")
-    if not LAB_NAME_PATTERN.match(name):
-        raise LabError(f"LAB_NAME={name!r} must be 1-8 lowercase letters/digits starting with a letter")
-    provider = env.get("LAB_PROVIDER", "auto") or "auto"
-    if provider not in PROVIDERS:
-        raise LabError(f"LAB_PROVIDER={provider!r} is not one of {', '.join(PROVIDERS)}")
-    clients = _parse_int(env.get("LAB_CLIENTS", "1"), "LAB_CLIENTS", 1, MAX_CLIENTS)
-    subnet = _parse_subnet(env.get("LAB_SUBNET", "192.168.56.0/24"), "LAB_SUBNET")
-    mgmt_subnet = _parse_subnet(env.get("LAB_MGMT_SUBNET", DEFAULT_MGMT_SUBNET), "LAB_MGMT_SUBNET")
-    if subnet.overlaps(mgmt_subnet):
-        raise LabError(f"LAB_SUBNET {subnet} overlaps the management subnet {mgmt_subnet} (set LAB_MGMT_SUBNET)")
-    chat_port = _parse_int(env.get("LAB_CHAT_PORT", "5000"), "LAB_CHAT_PORT", 1, 65535)
-    base = root if root is not None else Path(__file__).resolve().parent.parent
-    config = LabConfig(name, provider, clients, subnet, mgmt_subnet, chat_port, base / ".lab" / name)
-    config.hosts  # noqa: B018 - validates that every host fits its subnets
-    return config
+def _subnet_text(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=False))
+    except ValueError as error:
+        raise LabError(f"{value!r} is not an IPv4 subnet like 192.168.56.0/24 ({error})") from None
 
 
-SETTINGS = ("LAB_PROVIDER", "LAB_CLIENTS", "LAB_SUBNET", "LAB_MGMT_SUBNET", "LAB_CHAT_PORT")
+def requested_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    return {key: environ[key] for key in OVERRIDES if environ.get(key)}
 
 
-def save_settings(config: LabConfig) -> None:
-    """Remembers what the lab was made with, so later commands (ssh, chat, status, down) need no LAB_* again."""
-    settings = {
-        "LAB_NAME": config.name, "LAB_PROVIDER": config.provider, "LAB_CLIENTS": str(config.clients),
-        "LAB_SUBNET": str(config.subnet), "LAB_MGMT_SUBNET": str(config.mgmt_subnet),
-        "LAB_CHAT_PORT": str(config.chat_port),
-    }
+def requested_topology(source: Path, overrides: Mapping[str, str]) -> Topology:
+    """The topology file with the overrides applied, resolved (management addresses not planned yet)."""
+    shown = _display(source)
+    data = apply_overrides(topo.read_file(source), overrides, shown)
+    try:
+        return topo.resolve(data, shown, dict(overrides))
+    except TopologyError as error:
+        raise LabError(_name_override(str(error), overrides)) from None
+
+
+def _name_override(message: str, overrides: Mapping[str, str]) -> str:
+    """Says which LAB_* setting a topology error comes from, when it comes from one."""
+    hints = {"LAB_CLIENTS": ".count:", "LAB_CHAT_PORT": "chat.port:", "LAB_NAME": ": name:",
+             "LAB_MGMT_SUBNET": "management", "LAB_SUBNET": ".subnet:", "LAB_PROVIDER": ": provider:"}
+    for variable, hint in hints.items():
+        if variable in overrides and hint in message:
+            return f"{message} (from {variable}={overrides[variable]})"
+    return message
+
+
+def lab_name(environ: Mapping[str, str]) -> tuple[str, Path]:
+    """The lab a command is about: LAB_NAME, else the name in LAB_TOPOLOGY's file, else the default topology's;
+    and the topology file asked for (LAB_TOPOLOGY or the default)."""
+    source = _source_path(environ["LAB_TOPOLOGY"]) if environ.get("LAB_TOPOLOGY") else DEFAULT_TOPOLOGY
+    if environ.get("LAB_NAME"):
+        return environ["LAB_NAME"], source
+    data = topo.read_file(source)
+    name = data.get("name")
+    if not isinstance(name, str) or not topo.LAB_NAME_PATTERN.match(name):
+        raise LabError(f"{_display(source)}: name: {name!r} is not a lab name (1-8 of a-z and 0-9, starting with a "
+                       f"letter)")
+    return name, source
+
+
+# ---- the state of a lab that exists -------------------------------------------------------------------------------
+def load_state(state_dir: Path) -> LabConfig | None:
+    """The lab's record (topology.json), or None when the lab was never brought up (or is down)."""
+    path = state_dir / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        return LabConfig(topo.from_json(data["topology"]), data["provider"], state_dir,
+                         dict(data.get("provider_settings") or {}))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise LabError(f"{path} is damaged ({error}): 'make lab-down' removes the lab") from None
+
+
+def save_state(config: LabConfig) -> None:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    (config.state_dir / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    record = {"provider": config.provider, "provider_settings": config.provider_settings,
+              "topology": topo.to_json(config.topology)}
+    temporary = config.state_path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, indent=1) + "\n")
+    temporary.replace(config.state_path)
 
 
-def load_config_of_existing_lab(environ: dict[str, str] | None = None, root: Path | None = None,
-                                *, environment_wins: bool = False) -> LabConfig:
-    """The settings the lab (picked by LAB_NAME) was made with, merged with the environment's.
+def existing_lab(environ: Mapping[str, str] | None = None, root: Path | None = None) -> tuple[str, LabConfig | None]:
+    """For every command but `up`: the lab's name and its record (None when it is not up)."""
+    env = os.environ if environ is None else environ
+    try:
+        name, _ = lab_name(env)
+    except TopologyError as error:
+        raise LabError(str(error)) from None
+    return name, load_state(state_dir_for(name, root))
 
-    For `up`, what the environment sets wins (`make lab-up LAB_CLIENTS=5` grows the lab; a plain `make lab-up`
-    keeps it as it is); for every other command the saved settings win, since they describe the lab that exists.
-    """
-    env = dict(os.environ if environ is None else environ)
-    config = load_config(env, root)
-    saved_path = config.state_dir / "settings.json"
-    if not saved_path.is_file():
-        return config
-    saved = {key: value for key, value in json.loads(saved_path.read_text()).items() if key in SETTINGS}
-    given = {key: value for key, value in env.items() if key in SETTINGS}
-    merged = {**env, **saved, **given} if environment_wins else {**env, **saved}
-    return load_config(merged, root)
+
+@dataclass(frozen=True)
+class UpRequest:
+    """What `lab up` is asked to build, before the provider is chosen."""
+
+    topology: Topology  # management addresses not planned yet
+    state_dir: Path
+    existing: LabConfig | None
+    kept: dict[str, str]  # settings kept from the running lab, not from the command line
+    provider_settings: dict[str, str]
+
+
+def up_request(environ: Mapping[str, str] | None = None, root: Path | None = None) -> UpRequest:
+    """The topology for `lab up`: the file and settings given; else those the running lab was made with (a plain
+    `make lab-up` keeps a lab as it is, and says which settings it kept)."""
+    env = os.environ if environ is None else environ
+    try:
+        name, source = lab_name(env)
+        state_dir = state_dir_for(name, root)
+        existing = load_state(state_dir)
+        given = requested_overrides(env)
+        kept: dict[str, str] = {}
+        if existing is not None and not env.get("LAB_TOPOLOGY") and existing.topology.source:
+            source = _source_path(existing.topology.source)
+            kept = {k: v for k, v in existing.topology.overrides.items() if k not in given and k != "LAB_NAME"}
+        overrides = {**kept, **given}
+        topology = requested_topology(source, overrides)
+    except TopologyError as error:
+        raise LabError(str(error)) from None
+    settings = {key: env[key] for key in PROVIDER_SETTINGS if env.get(key)}
+    return UpRequest(topology, state_dir, existing, kept, settings)
+
+
+def configure(request: UpRequest, provider: str) -> LabConfig:
+    """The lab's config once its provider is known: management addresses planned in LAB_MGMT_SUBNET, the
+    topology's management.subnet, the subnet the running lab already uses, or the provider's default."""
+    existing = request.existing if request.existing and request.existing.provider == provider else None
+    mgmt_text = (request.topology.mgmt_subnet and str(request.topology.mgmt_subnet)) \
+        or (existing and str(existing.mgmt_subnet)) or DEFAULT_MGMT_SUBNETS[provider]
+    try:
+        topology = topo.with_management(request.topology, ipaddress.IPv4Network(mgmt_text))
+    except TopologyError as error:
+        raise LabError(str(error)) from None
+    settings = {**(existing.provider_settings if existing else {}), **request.provider_settings}
+    return LabConfig(topology, provider, request.state_dir, settings)
+

@@ -1,51 +1,68 @@
-"""The Ansible inventory every provider writes for its lab: one shape, so site.yml and tests/infra just work."""
+"""The Ansible inventory of a lab, rendered from its resolved topology: one shape for every provider, so site.yml
+and tests/infra just work (and read the same variables on an inventory of real machines)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lab.config import LAB_INTERFACE, LabConfig
+from lab.config import LabConfig
 from lab.ssh import control_dir, key_path, known_hosts_path
+from lab.topology import Host
+
+# inventory group of each role (site.yml and tests/infra use these names)
+GROUPS = {"chat_server": "chat_servers", "chat_client": "chat_clients", "router": "routers", "plain": "plain"}
 
 
 @dataclass(frozen=True)
 class Connection:
-    """How Ansible reaches one lab host over management."""
+    """How Ansible reaches one lab host over management, and what its lab interfaces are called in the guest."""
 
     host: str
     address: str
     port: int = 22
     user: str = "root"
-    lab_interface: str = LAB_INTERFACE
     key_file: str | None = None  # None: the lab's own key (lab.ssh.key_path)
+    interface_names: dict[str, str] = field(default_factory=dict)  # network -> name; the topology's where absent
+
+
+def static_ip_interfaces(host: Host, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The static_ip role's `static_ip_interfaces` of a host: each lab interface with its address and routes."""
+    entries = []
+    for interface in host.interfaces:
+        entry: dict[str, Any] = {"interface": names.get(interface.network, interface.name),
+                                 "address": str(interface.address)}
+        if interface.routes:
+            entry["routes"] = [{"to": str(route.to), "via": str(route.via)} for route in interface.routes]
+        entries.append(entry)
+    return entries
 
 
 def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str, Any]:
-    plans = {plan.name: plan for plan in config.hosts}
+    by_name = {connection.host: connection for connection in connections}
 
-    def host_vars(connection: Connection) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            "ansible_host": connection.address,
-            "static_ip_interface": connection.lab_interface,
-            "static_ip_address": str(plans[connection.host].lab_address),
-        }
+    def host_vars(host: Host) -> dict[str, Any]:
+        connection = by_name[host.name]
+        values: dict[str, Any] = {"ansible_host": connection.address}
         if connection.port != 22:
             values["ansible_port"] = connection.port
         if connection.user != "root":
             values["ansible_user"] = connection.user
         if connection.key_file:
             values["ansible_ssh_private_key_file"] = connection.key_file
+        values["static_ip_interfaces"] = static_ip_interfaces(host, connection.interface_names)
         return values
 
     common_args = (
         f"-o UserKnownHostsFile={known_hosts_path(config)} -o StrictHostKeyChecking=yes "
         f"-o ControlMaster=auto -o ControlPath={control_dir(config)}/%C -o ControlPersist=60s"
     )
-    by_role = {role: [c for c in connections if plans[c.host].role == role] for role in ("server", "client")}
+    topology = config.topology
+    children = {group: {"hosts": {h.name: host_vars(h) for h in topology.hosts if h.role == role}}
+                for role, group in GROUPS.items()}
     return {
         "all": {
             "vars": {
@@ -54,12 +71,10 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
                 "ansible_ssh_common_args": common_args,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "chatlab_lab_name": config.name,
+                "chatlab_server_address": str(topology.chat_server.lab_address.ip),
                 "chatlab_chat_port": config.chat_port,
             },
-            "children": {
-                "chat_servers": {"hosts": {c.host: host_vars(c) for c in by_role["server"]}},
-                "chat_clients": {"hosts": {c.host: host_vars(c) for c in by_role["client"]}},
-            },
+            "children": children,
         }
     }
 
@@ -67,7 +82,8 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
 def write_inventory(config: LabConfig, connections: list[Connection]) -> Path:
     path = config.inventory_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# Written by the chatlab lab driver for lab {config.name!r}; rewritten by every 'make lab-up'.\n"
+    header = (f"# Written by the chatlab lab driver for lab {config.name!r} from {config.state_path.name}; "
+              f"rewritten by every 'make lab-up'.\n")
     temporary = path.with_suffix(".tmp")
     temporary.write_text(header + yaml.safe_dump(inventory_data(config, connections), sort_keys=False))
     temporary.replace(path)
@@ -81,7 +97,13 @@ def read_connections(config: LabConfig) -> dict[str, Connection]:
     data = yaml.safe_load(config.inventory_path.read_text())
     hosts = {name: values for group in data["all"]["children"].values()
              for name, values in (group.get("hosts") or {}).items()}
-    return {name: Connection(name, values["ansible_host"], int(values.get("ansible_port", 22)),
-                             values.get("ansible_user", "root"), values["static_ip_interface"],
-                             values.get("ansible_ssh_private_key_file"))
-            for name, values in hosts.items()}
+    connections = {}
+    for name, values in hosts.items():
+        written = values.get("static_ip_interfaces", [])  # in the order of the host's interfaces
+        renamed = {interface.network: entry["interface"]
+                   for interface, entry in zip(config.topology.host(name).interfaces, written, strict=False)
+                   if entry["interface"] != interface.name}
+        connections[name] = Connection(name, values["ansible_host"], int(values.get("ansible_port", 22)),
+                                       values.get("ansible_user", "root"), values.get("ansible_ssh_private_key_file"),
+                                       renamed)
+    return connections

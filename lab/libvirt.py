@@ -2,16 +2,17 @@
 
 libvirt runs a guest under KVM when lab.kvm proved that one really boots here, else under QEMU's software emulation
 (TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches each VM over libvirt's
-bridge, VMs have no NAT), eth1 is on the LAN, a libvirt network with no address on the machine: it starts
-unconfigured and only the static_ip role gives it an address. Domains, networks and the storage pool carry the
-lab's name; Vagrant's state lives in the lab's state directory.
+bridge, VMs have no NAT); each network of the topology is a libvirt network with no address on the machine, and
+the VMs' interfaces on them start unconfigured: only the static_ip role gives them their addresses. Domains,
+networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state directory, and
+vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines, networks and
+addresses.
 """
 
 from __future__ import annotations
 
 import grp
 import ipaddress
-import json
 import os
 import pwd
 import re
@@ -20,20 +21,22 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
-from lab.config import HostPlan, LabConfig, LabError
-from lab.inventory import Connection, read_connections
+from lab.config import LabConfig, LabError, save_state
+from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import answers, known_hosts_path, port_open, ssh_command
+from lab.ssh import known_hosts_path, port_open, ssh_command
+from lab.topology import Host
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
 LIBVIRT_URI = "qemu:///system"
-DEFAULT_VM_MGMT_SUBNET = "10.199.57.0/24"  # not the container lab's 10.199.56.0/24: both labs may run at once
+DEFAULT_VM_MEMORY_MIB = 768
 VAGRANT_UP_TIMEOUT_S = 1800
 KEYSCAN_TIMEOUT_S = 60
 QEMU_USER, KVM_GROUP = "libvirt-qemu", "kvm"
@@ -41,19 +44,6 @@ PUBLIC_BOX_HOST = "vagrantcloud.com"
 # vagrant up's chatter that says nothing new (upload progress, the domain settings table)
 QUIET_LINE = re.compile(r"Progress: \d+%|^==> [\w-]+:\s+-- |No version detected|generating a local metadata|"
                         r"See https://www.vagrantup.com/docs/boxes")
-
-
-def vm_mgmt_subnet(config: LabConfig, environ: Mapping[str, str],
-                   current: str | None = None) -> ipaddress.IPv4Network:
-    """LAB_MGMT_SUBNET when it is set; else the subnet the lab's VMs already use (`current`), so that a plain
-    `make lab-up` keeps them; else the VM lab's own default. Never overlapping the LAN."""
-    if environ.get("LAB_MGMT_SUBNET"):
-        subnet = config.mgmt_subnet
-    else:
-        subnet = ipaddress.IPv4Network(current or DEFAULT_VM_MGMT_SUBNET)
-    if subnet.overlaps(config.subnet):
-        raise LabError(f"the VM management subnet {subnet} overlaps LAB_SUBNET {config.subnet} (set LAB_MGMT_SUBNET)")
-    return subnet
 
 
 # Console lines that mean a guest will never come up: stop waiting (vagrant would, for boot_timeout seconds).
@@ -133,10 +123,10 @@ class LibvirtLab:
         self.config = config
         self.log = log
         self.pool = f"{config.name}-pool"
-        self.networks = (f"{config.name}-mgmt", f"{config.name}-lan")
+        self.mgmt_network = f"{config.name}-mgmt"
+        self.networks = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
         self.dotfile_dir = config.state_dir / "vagrant"
         self.console_dir = config.state_dir / "console"
-        self.env_file = config.state_dir / "vagrant-env.json"
 
     def domain(self, host: str) -> str:
         return f"{self.config.name}-{host}"
@@ -153,13 +143,16 @@ class LibvirtLab:
         if not (self.dotfile_dir / "machines").is_dir():
             self._remove_libvirt_leftovers()
         self._remove_surplus_machines()
-        current = json.loads(self.env_file.read_text()) if self.env_file.is_file() else {}
-        mgmt = vm_mgmt_subnet(self.config, os.environ, current.get("LAB_VM_MGMT_SUBNET"))
-        self._check_mgmt_subnet(mgmt)
+        self._check_mgmt_subnet(self.config.mgmt_subnet)
         self._ensure_pool()
-        env = self._vagrant_env(verdict.driver, box, mgmt)
+        self.console_dir.mkdir(parents=True, exist_ok=True)
+        memory = self.config.provider_settings.get("LAB_VM_MEMORY", str(DEFAULT_VM_MEMORY_MIB))
+        self.config = replace(self.config, provider_settings={
+            **self.config.provider_settings, "LAB_BOX": box, "LAB_LIBVIRT_DRIVER": verdict.driver,
+            "LAB_VM_MEMORY": memory, "LAB_CONSOLE_DIR": str(self.console_dir)})
+        save_state(self.config)  # the Vagrantfile reads it
+        env = self._vagrant_env()
         self._stop_failed_vms()
-        self.env_file.write_text(json.dumps(env, indent=1) + "\n")
         self._vagrant_up(env)
         machines = parse_ssh_config(self._vagrant(env, ["ssh-config"], "read the SSH settings (vagrant ssh-config)"))
         with ThreadPoolExecutor(max_workers=8) as pool:  # one VM's slowness does not add up with the others'
@@ -175,33 +168,22 @@ class LibvirtLab:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
             return
         ensure_libvirtd(self.log)
-        if self.env_file.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
+        if self.config.state_path.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
             try:
-                self._vagrant(json.loads(self.env_file.read_text()), ["destroy", "-f"], "vagrant destroy")
+                self._vagrant(self._vagrant_env(), ["destroy", "-f"], "vagrant destroy")
             except LabError as error:
                 self.log(f"{error}: removing the VMs with virsh")
         self._remove_libvirt_leftovers()
         shutil.rmtree(self.config.state_dir, ignore_errors=True)
 
-    def status(self) -> list[str]:
-        known = read_connections(self.config)
-        lines = []
-        for host in self.config.hosts:
-            state = self._domain_state(self.domain(host.name)) or "absent"
-            item = known.get(host.name)
-            address = item.address if item else "-"
-            if state == "running" and item:
-                reached = answers(self.config, item.user, item.address, item.port, item.key_file, timeout=15)
-                state += ", ssh ok" if reached else ", ssh not answering"
-            interface = item.lab_interface if item else "?"
-            lines.append(f"{host.name:<10} {host.role:<7} mgmt {address:<15} lan {host.lab_address!s:<18} "
-                         f"on {interface}  VM {self.domain(host.name)}: {state}")
-        return lines
+    def states(self) -> dict[str, str]:
+        return {host.name: self._domain_state(self.domain(host.name)) or "absent" for host in self.config.hosts}
 
     # ---- box ------------------------------------------------------------------------------------------------
     def _choose_box(self) -> str:
-        """LAB_BOX if set; else the local box if built, the public box if added or downloadable, else build."""
-        wanted = os.environ.get("LAB_BOX", "")
+        """LAB_BOX (or the lab's box) if set; else the local box if built, the public box if added or
+        downloadable, else build."""
+        wanted = self.config.provider_settings.get("LAB_BOX", "")  # LAB_BOX, or the box the lab's VMs came from
         boxes = installed_boxes()
         if wanted == BOX_NAME or (not wanted and (BOX_NAME, "libvirt") in boxes):
             return ensure_box(self.log, boxes=boxes)
@@ -227,7 +209,7 @@ class LibvirtLab:
 
     # ---- libvirt objects ---------------------------------------------------------------------------------
     def _check_mgmt_subnet(self, subnet: ipaddress.IPv4Network) -> None:
-        if self._network_active(self.networks[0]):
+        if self._network_active(self.mgmt_network):
             return
         require_unrouted(subnet, "the VM management subnet")
 
@@ -247,8 +229,8 @@ class LibvirtLab:
         return network in virsh("net-list", "--name").split()
 
     def _lab_domains(self) -> list[str]:
-        pattern = re.compile(rf"^{re.escape(self.config.name)}-(server|client\d+)$")
-        return [name for name in virsh("list", "--all", "--name").split() if pattern.match(name)]
+        prefix = f"{self.config.name}-"  # lab names have no '-': no other lab's domain starts so
+        return [name for name in virsh("list", "--all", "--name").split() if name.startswith(prefix)]
 
     def _remove_libvirt_leftovers(self) -> None:
         """Every domain, network and volume of this lab that libvirt still has, whatever Vagrant thinks."""
@@ -258,8 +240,8 @@ class LibvirtLab:
             virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
             self.log(f"removed the VM {domain}")
         all_networks = virsh("net-list", "--all", "--name").split()
-        for network in self.networks:
-            if network in all_networks:
+        for network in all_networks:
+            if network == self.mgmt_network or network.startswith(f"{self.config.name}-"):
                 if self._network_active(network):
                     virsh("net-destroy", network, check=False)
                 virsh("net-undefine", network, check=False)
@@ -273,35 +255,33 @@ class LibvirtLab:
             virsh("pool-undefine", self.pool, check=False)
 
     def _remove_surplus_machines(self) -> None:
-        """VMs of an earlier, bigger lab (LAB_CLIENTS was larger then)."""
-        if not self.env_file.is_file():
-            return
-        env = json.loads(self.env_file.read_text())
-        surplus = [f"client{i}" for i in range(self.config.clients + 1, int(env.get("LAB_CLIENTS", "0")) + 1)]
-        if surplus:
-            self._vagrant(env, ["destroy", "-f", *surplus], f"remove {', '.join(surplus)} (vagrant destroy)")
-            self.log(f"{', '.join(surplus)}: removed (not part of this lab any more)")
+        """VMs of an earlier shape of the lab (LAB_CLIENTS was larger then, or the topology changed): the
+        Vagrantfile no longer defines them, so they go through libvirt, and their Vagrant state with them."""
+        wanted = {self.domain(host.name) for host in self.config.hosts}
+        machines = self.dotfile_dir / "machines"
+        for domain in self._lab_domains() if machines.is_dir() else []:
+            if domain not in wanted:
+                if self._domain_state(domain) in ("running", "paused", "in shutdown"):
+                    virsh("destroy", domain, check=False)
+                virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+                shutil.rmtree(machines / domain.removeprefix(f"{self.config.name}-"), ignore_errors=True)
+                self.log(f"{domain}: removed (not part of this lab any more)")
 
     # ---- vagrant --------------------------------------------------------------------------------------------
-    def _vagrant_env(self, driver: str, box: str, mgmt: ipaddress.IPv4Network) -> dict[str, str]:
-        self.console_dir.mkdir(parents=True, exist_ok=True)
-        env = {
+    def _vagrant_env(self) -> dict[str, str]:
+        return {
             "VAGRANT_CWD": str(VAGRANT_DIR), "VAGRANT_DOTFILE_PATH": str(self.dotfile_dir),
             "VAGRANT_DEFAULT_PROVIDER": "libvirt", "VAGRANT_CHECKPOINT_DISABLE": "1",
-            "LAB_NAME": self.config.name, "LAB_CLIENTS": str(self.config.clients),
-            "LAB_SUBNET": str(self.config.subnet), "LAB_VM_MGMT_SUBNET": str(mgmt), "LAB_BOX": box,
-            "LAB_LIBVIRT_DRIVER": driver, "LAB_CONSOLE_DIR": str(self.console_dir),
+            "LAB_STATE": str(self.config.state_path),
         }
-        if os.environ.get("LAB_VM_MEMORY"):
-            env["LAB_VM_MEMORY"] = os.environ["LAB_VM_MEMORY"]
-        return env
 
     def _vagrant(self, env: dict[str, str], args: list[str], step: str) -> str:
         return run(["vagrant", *args, "--no-color"], env={**os.environ, **env}, what=f"step '{step}'").stdout
 
     def _vagrant_up(self, env: dict[str, str]) -> None:
         started = time.monotonic()
-        self.log(f"boot ({'KVM' if env['LAB_LIBVIRT_DRIVER'] == 'kvm' else 'software emulation, TCG'}): "
+        driver = self.config.provider_settings["LAB_LIBVIRT_DRIVER"]
+        self.log(f"boot ({'KVM' if driver == 'kvm' else 'software emulation, TCG'}): "
                  f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
         log_path = self.config.state_dir / "vagrant-up.log"
         args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
@@ -355,7 +335,7 @@ class LibvirtLab:
                     return
             time.sleep(2)
 
-    def _console(self, host: HostPlan) -> str:
+    def _console(self, host: Host) -> str:
         """What the VM's serial console has printed so far ('' before it starts)."""
         console = self.console_dir / f"{host.name}.log"
         return console.read_text(errors="replace") if console.is_file() else ""
@@ -370,7 +350,7 @@ class LibvirtLab:
         return "; ".join(problems)
 
     # ---- SSH ------------------------------------------------------------------------------------------------
-    def _host_keys(self, host: HostPlan, machines: dict[str, dict[str, str]]) -> list[str]:
+    def _host_keys(self, host: Host, machines: dict[str, dict[str, str]]) -> list[str]:
         """The VM's SSH host key as known_hosts lines, read over the management network (ssh-keyscan)."""
         machine = machines.get(host.name)
         if machine is None:
@@ -386,14 +366,19 @@ class LibvirtLab:
                 raise LabError(f"{host.name}: no SSH host key from {machine['hostname']} (step: ssh-keyscan)")
             time.sleep(1)
 
-    def _first_login(self, host: HostPlan, machines: dict[str, dict[str, str]]) -> Connection:
+    def _first_login(self, host: Host, machines: dict[str, dict[str, str]]) -> Connection:
         """Checks SSH and passwordless sudo, names the host, and finds its LAN interface by its MAC."""
         machine = machines[host.name]
         address, port, user = machine["hostname"], int(machine.get("port", "22")), machine.get("user", "vagrant")
         key = machine["identityfile"]
-        mac = mac_on_network(virsh("domiflist", self.domain(host.name)), self.networks[1])
-        if mac is None:
-            raise LabError(f"{host.name}: the VM has no interface on the network {self.networks[1]}")
+        domiflist = virsh("domiflist", self.domain(host.name))
+        macs = {}
+        for interface in host.interfaces:
+            mac = mac_on_network(domiflist, self.networks[interface.network])
+            if mac is None:
+                raise LabError(f"{host.name}: the VM has no interface on the network "
+                               f"{self.networks[interface.network]}")
+            macs[interface.network] = mac
         name = host.name
         script = (
             "sudo -n true || { echo NO-SUDO; exit 3; }; "
@@ -411,12 +396,27 @@ class LibvirtLab:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise LabError(f"{host.name}: SSH as {user}@{address} failed (step: first login): "
                            f"{detail[-1] if detail else result.returncode}")
-        interface = interface_with_mac(result.stdout, mac)
-        if interface is None:
-            raise LabError(f"{host.name}: no interface with the LAN MAC {mac} in the guest (step: first login)")
-        self.log(f"{host.name}: up (management {address}, LAN {host.lab_address} on {interface}, "
-                 f"VM {self.domain(host.name)})")
-        return Connection(host.name, address, port, user, interface, key)
+        names = {}
+        for network, mac in macs.items():
+            interface = interface_with_mac(result.stdout, mac)
+            if interface is None:
+                raise LabError(f"{host.name}: no interface with the MAC {mac} of network {network} in the guest "
+                               f"(step: first login)")
+            names[network] = interface
+        lan = ", ".join(f"{i.address} on {names[i.network]}" for i in host.interfaces)
+        self.log(f"{host.name}: up (management {address}; {lan}; VM {self.domain(host.name)})")
+        return Connection(host.name, address, port, user, key, names)
+
+
+def manual_settings(config: LabConfig) -> dict[str, str]:
+    """Provider settings for `cd vagrant && vagrant up` by hand: LAB_BOX, else the local box when it is built, else
+    the public one; LAB_LIBVIRT_DRIVER, else kvm (qemu where KVM guests do not boot)."""
+    settings = dict(config.provider_settings)
+    if "LAB_BOX" not in settings:
+        settings["LAB_BOX"] = BOX_NAME if (BOX_NAME, "libvirt") in installed_boxes() else PUBLIC_BOX
+    settings.setdefault("LAB_LIBVIRT_DRIVER", "kvm")
+    settings.setdefault("LAB_VM_MEMORY", str(DEFAULT_VM_MEMORY_MIB))
+    return settings
 
 
 # ---- the machine: tools and daemons ------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 Each host boots a real systemd with sshd and ifupdown from an overlay of the cached root filesystem.
 Its eth0 is a port of the management bridge (isolated: hosts cannot talk to each other over it, the machine
-reaches each of them) and its eth1 is a port of the LAN bridge, the switch between hosts, which has no address
-on the machine: eth1 starts unconfigured and only the static_ip role gives it an address.
+reaches each of them); its eth1, eth2, ... are ports of the bridges of the networks the topology puts it on, the
+switches between hosts, which have no address on the machine: they start unconfigured and only the static_ip role
+gives them their addresses.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.config import LAB_INTERFACE, MGMT_INTERFACE, HostPlan, LabConfig, LabError
+from lab.config import MGMT_INTERFACE, LabConfig, LabError
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds, unmount
@@ -26,8 +28,10 @@ from lab.ssh import (
     known_hosts_path,
     wait_for_ssh,
 )
+from lab.topology import Host
 
-BOOT_TIMEOUT_S = 45
+BOOT_TIMEOUT_S = 45  # for one host; hosts booting at once share the machine's cores, so each adds to it
+BOOT_TIMEOUT_PER_HOST_S = 3
 STOP_TIMEOUT_S = 8
 VETH_TIMEOUT_S = 10
 
@@ -55,17 +59,21 @@ class NspawnLab:
         self.config = config
         self.log = log
         self.mgmt_bridge = f"{config.name}-mgmt"
-        self.lan_bridge = f"{config.name}-lan"
+        self.bridges = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
 
     # ---- names and paths -------------------------------------------------------------------------------
-    def host_dir(self, host: HostPlan) -> Path:
+    def host_dir(self, host: Host) -> Path:
         return self.config.state_dir / "hosts" / host.name
 
-    def machine(self, host: HostPlan) -> str:
+    def machine(self, host: Host) -> str:
         return f"{self.config.name}-{host.name}"
 
-    def veth(self, host: HostPlan, network: str) -> str:
-        return f"{self.config.name}-{host.index}{network[0]}"
+    def links(self, host: Host) -> dict[str, tuple[str, str]]:
+        """The host's veth links: the machine's end -> (the guest's interface, the bridge it is a port of)."""
+        links = {f"{self.config.name}-{host.index}m": (MGMT_INTERFACE, self.mgmt_bridge)}
+        for position, interface in enumerate(host.interfaces, start=1):
+            links[f"{self.config.name}-{host.index}n{position}"] = (interface.name, self.bridges[interface.network])
+        return links
 
     # ---- public operations -----------------------------------------------------------------------------
     def up(self) -> list[Connection]:
@@ -73,9 +81,9 @@ class NspawnLab:
         rootfs = ensure_rootfs(self.log)
         key = ensure_keypair(self.config)
         self._ensure_bridges()
-        started: list[HostPlan] = []
+        started: list[Host] = []
         for host in self.config.hosts:
-            if self._running(host) and self._answers(host):
+            if self._running(host) and self._wired_as_planned(host) and self._answers(host):
                 self.log(f"{host.name}: already up, kept")
                 continue
             self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
@@ -85,32 +93,27 @@ class NspawnLab:
         for host in started:
             self._wire(host)
         self._write_known_hosts()
+        timeout = BOOT_TIMEOUT_S + BOOT_TIMEOUT_PER_HOST_S * len(started)
         for host in started:
             if not self._running(host):
                 raise self._boot_failure(host)
-            wait_for_ssh(self.config, host.name, "root", str(host.mgmt_address.ip), timeout=BOOT_TIMEOUT_S,
+            wait_for_ssh(self.config, host.name, "root", str(self._mgmt(host).ip), timeout=timeout,
                          still_booting=lambda host=host: self._running(host))
-            self.log(f"{host.name}: up (management {host.mgmt_address.ip}, LAN {host.lab_address} on eth1)")
+            lan = ", ".join(f"{i.address} on {i.name}" for i in host.interfaces)
+            self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
         self._remove_surplus_hosts()
-        return [Connection(host.name, str(host.mgmt_address.ip)) for host in self.config.hosts]
+        self._remove_surplus_bridges()
+        return [Connection(host.name, str(self._mgmt(host).ip)) for host in self.config.hosts]
+
+    def states(self) -> dict[str, str]:
+        return {host.name: "running" if self._running(host) else "absent" for host in self.config.hosts}
 
     def down(self) -> None:
         require_root()
         self._remove_hosts(self._known_host_dirs())
-        for bridge in (self.mgmt_bridge, self.lan_bridge):
-            if _link_exists(bridge):
-                run(["ip", "link", "del", bridge])
+        for bridge in self._own_bridges():
+            run(["ip", "link", "del", bridge])
         shutil.rmtree(self.config.state_dir, ignore_errors=True)
-
-    def status(self) -> list[str]:
-        lines = []
-        for host in self.config.hosts:
-            state = "running" if self._running(host) else "absent"
-            if state == "running":
-                state += ", ssh ok" if self._answers(host) else ", ssh not answering"
-            lines.append(f"{host.name:<10} {host.role:<7} mgmt {host.mgmt_address.ip!s:<15} "
-                         f"lan {host.lab_address!s:<18} {state}")
-        return lines
 
     # ---- bridges -------------------------------------------------------------------------------------------
     def _ensure_bridges(self) -> None:
@@ -126,12 +129,31 @@ class NspawnLab:
         if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
             run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
         run(["ip", "link", "set", self.mgmt_bridge, "up"])
-        if not _link_exists(self.lan_bridge):
-            run(["ip", "link", "add", self.lan_bridge, "type", "bridge"])
-        run(["ip", "link", "set", self.lan_bridge, "up"])
+        for bridge in self.bridges.values():
+            if not _link_exists(bridge):
+                run(["ip", "link", "add", bridge, "type", "bridge"])
+                run(["ip", "link", "set", "dev", bridge, "alias", str(self.config.state_dir)])
+            run(["ip", "link", "set", bridge, "up"])
+
+    def _own_bridges(self) -> list[str]:
+        """Every bridge of this lab on the machine (each carries the lab's state directory as its alias)."""
+        return [path.name for path in sorted(Path("/sys/class/net").iterdir())
+                if (path / "bridge").is_dir() and _link_alias(path.name) == str(self.config.state_dir)]
+
+    def _remove_surplus_bridges(self) -> None:
+        """Bridges of networks the lab no longer has (its topology changed)."""
+        wanted = {self.mgmt_bridge, *self.bridges.values()}
+        for bridge in self._own_bridges():
+            if bridge not in wanted:
+                run(["ip", "link", "del", bridge])
+                self.log(f"bridge {bridge}: removed (its network is not part of this lab any more)")
 
     # ---- one host ------------------------------------------------------------------------------------------
-    def _prepare_root(self, host: HostPlan, rootfs: Path, public_key: str) -> None:
+    def _mgmt(self, host: Host) -> ipaddress.IPv4Interface:
+        assert host.mgmt_address is not None
+        return host.mgmt_address
+
+    def _prepare_root(self, host: Host, rootfs: Path, public_key: str) -> None:
         directory = self.host_dir(host)
         upper, work, root = directory / "upper", directory / "work", directory / "root"
         for path in (upper, work, root):
@@ -142,46 +164,54 @@ class NspawnLab:
         (root / "etc/hostname").write_text(f"{host.name}\n")
         (root / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host.name}\n")
         (root / "etc/network/interfaces").write_text(
-            INTERFACES_TEMPLATE.format(mgmt=MGMT_INTERFACE, address=host.mgmt_address))
+            INTERFACES_TEMPLATE.format(mgmt=MGMT_INTERFACE, address=self._mgmt(host)))
         ssh_dir = root / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)
         (ssh_dir / "authorized_keys").write_text(public_key)
         host_key = root / "etc/ssh/ssh_host_ed25519_key"
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(host_key)])
 
-    def _boot(self, host: HostPlan) -> None:
+    def _boot(self, host: Host) -> None:
         directory = self.host_dir(host)
         console = (directory / "console.log").open("wb")
         args = [
             "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--boot",
             f"--machine={self.machine(host)}", f"--hostname={host.name}", f"--directory={directory / 'root'}",
-            f"--network-veth-extra={self.veth(host, 'mgmt')}:{MGMT_INTERFACE}",
-            f"--network-veth-extra={self.veth(host, 'lan')}:{LAB_INTERFACE}",
+            *(f"--network-veth-extra={link}:{guest}" for link, (guest, _) in self.links(host).items()),
         ]
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         console.close()
         _record_process(directory / "nspawn.pid", process.pid)
-        (directory / "links").write_text(f"{self.veth(host, 'mgmt')}\n{self.veth(host, 'lan')}\n")
+        (directory / "links").write_text(self._links_record(host))
 
-    def _wire(self, host: HostPlan) -> None:
+    def _links_record(self, host: Host) -> str:
+        return "".join(f"{link} {guest} {bridge}\n" for link, (guest, bridge) in self.links(host).items())
+
+    def _wired_as_planned(self, host: Host) -> bool:
+        """Whether a running host has the links its topology asks for now (else it is made again)."""
+        record = self.host_dir(host) / "links"
+        return record.is_file() and record.read_text() == self._links_record(host)
+
+    def _wire(self, host: Host) -> None:
         """Plugs the host's veth ends into the bridges and names its network namespace."""
-        mgmt, lan = self.veth(host, "mgmt"), self.veth(host, "lan")
+        links = self.links(host)
         deadline = time.monotonic() + VETH_TIMEOUT_S
-        while not (_link_exists(mgmt) and _link_exists(lan)):
+        while not all(_link_exists(link) for link in links):
             if not self._pid(self.host_dir(host)) or time.monotonic() > deadline:
                 raise self._boot_failure(host)
             time.sleep(0.05)
-        run(["ip", "link", "set", mgmt, "master", self.mgmt_bridge, "up"])
-        run(["bridge", "link", "set", "dev", mgmt, "isolated", "on"])
-        run(["ip", "link", "set", lan, "master", self.lan_bridge, "up"])
+        for link, (_, bridge) in links.items():
+            run(["ip", "link", "set", link, "master", bridge, "up"])
+            if bridge == self.mgmt_bridge:
+                run(["bridge", "link", "set", "dev", link, "isolated", "on"])
         init = _container_init(self._pid(self.host_dir(host)))
         if init:
             _record_process(self.host_dir(host) / "init", init)
             if not succeeds(["ip", "netns", "pids", self.machine(host)]):
                 run(["ip", "netns", "attach", self.machine(host), str(init)], check=False)
 
-    def _boot_failure(self, host: HostPlan) -> LabError:
+    def _boot_failure(self, host: Host) -> LabError:
         lines = (self.host_dir(host) / "console.log").read_text(errors="replace").strip().splitlines()
         return LabError(f"{host.name}: the container did not start (step: boot): {lines[0] if lines else 'no output'}")
 
@@ -191,17 +221,17 @@ class NspawnLab:
             public = self.host_dir(host) / "root/etc/ssh/ssh_host_ed25519_key.pub"
             if public.is_file():
                 key_type, key = public.read_text().split()[:2]
-                lines.append(f"{host.mgmt_address.ip} {key_type} {key}\n")
+                lines.append(f"{self._mgmt(host).ip} {key_type} {key}\n")
         known_hosts_path(self.config).write_text("".join(lines))
 
-    def _answers(self, host: HostPlan) -> bool:
-        return answers(self.config, "root", str(host.mgmt_address.ip), timeout=10)
+    def _answers(self, host: Host) -> bool:
+        return answers(self.config, "root", str(self._mgmt(host).ip), timeout=10)
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""
         return _recorded_process(directory / "nspawn.pid")
 
-    def _running(self, host: HostPlan) -> bool:
+    def _running(self, host: Host) -> bool:
         return self._pid(self.host_dir(host)) is not None
 
     def _remove_hosts(self, hosts: dict[str, Path], sig: signal.Signals = signal.SIGTERM) -> None:
@@ -226,7 +256,8 @@ class NspawnLab:
         if netns in run(["ip", "netns", "list"]).stdout.split():
             run(["ip", "netns", "del", netns], check=False)
         links = directory / "links"
-        for link in links.read_text().split() if links.is_file() else []:
+        for link in [line.split()[0] for line in links.read_text().splitlines() if line.strip()] \
+                if links.is_file() else []:
             # the namespace goes away asynchronously; its veth pair must be gone before a new host takes the names
             if _link_exists(link):
                 run(["ip", "link", "del", link], check=False)
@@ -241,7 +272,7 @@ class NspawnLab:
         return {d.name: d for d in sorted(hosts_dir.iterdir())} if hosts_dir.is_dir() else {}
 
     def _remove_surplus_hosts(self) -> None:
-        """Hosts of an earlier, bigger lab (LAB_CLIENTS was larger then)."""
+        """Hosts of an earlier shape of the lab (LAB_CLIENTS was larger then, or the topology changed)."""
         wanted = {host.name for host in self.config.hosts}
         surplus = {name: directory for name, directory in self._known_host_dirs().items() if name not in wanted}
         self._remove_hosts(surplus)

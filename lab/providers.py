@@ -1,71 +1,91 @@
-"""Which provider builds the lab: the VM provider when VMs really boot with hardware acceleration, else containers."""
+"""The providers that create a lab's hosts, behind one interface, and which one builds a lab.
+
+VMs (Vagrant + libvirt: lab.libvirt) are the default: KVM when a guest really boots with it, software emulation
+(TCG) otherwise. Containers (systemd-nspawn: lab.nspawn) when asked for (LAB_PROVIDER=nspawn, the fast way), or
+when the VM tools are missing and cannot be installed.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
 from typing import Protocol
 
-from lab.config import LabConfig, LabError
+from lab.config import REPO, LabConfig, LabError, UpRequest
 from lab.inventory import Connection
-from lab.nspawn import NspawnLab
 from lab.shell import log
+
+VM_TOOLS = ("vagrant", "virsh", "qemu-system-x86_64", "ssh-keyscan")
+INSTALL_DEPS = REPO / "tools" / "install-deps"
+CONTAINER_LAB_SECONDS = 20  # what the seed's container lab takes here, up and checked (README: figures)
 
 
 class Provider(Protocol):
     name: str
 
-    def up(self) -> list[Connection]: ...
+    def up(self) -> list[Connection]:
+        """Creates (or recovers) every host; how to reach each."""
+        ...
 
-    def down(self) -> None: ...
+    def down(self) -> None:
+        """Removes every host, network and file of the lab."""
+        ...
 
-    def status(self) -> list[str]: ...
+    def states(self) -> dict[str, str]:
+        """Each host's state as the provider sees it: running, absent, shut off, ..."""
+        ...
 
 
-def _provider_file(config: LabConfig) -> Path:
-    return config.state_dir / "provider"
+def make_provider(config: LabConfig) -> Provider:
+    if config.provider == "nspawn":
+        from lab.nspawn import NspawnLab
 
-
-def make_provider(name: str, config: LabConfig) -> Provider:
-    if name == "nspawn":
         return NspawnLab(config, log=log)
-    if name == "libvirt":
+    if config.provider == "libvirt":
         from lab.libvirt import LibvirtLab
 
         return LibvirtLab(config, log=log)
-    raise LabError(f"unknown provider {name!r}")
+    raise LabError(f"unknown provider {config.provider!r}")
 
 
-def _auto_choice(config: LabConfig) -> tuple[Provider, str]:
-    """VMs when Vagrant and libvirt are installed and a KVM guest really boots here (lab.kvm), else containers."""
-    from lab.kvm import kvm_verdict
-    from lab.libvirt import require_tools
-
-    try:
-        require_tools()
-        verdict = kvm_verdict(log, environ={})  # auto means hardware speed: LAB_LIBVIRT_DRIVER does not count
-    except LabError as error:
-        return make_provider("nspawn", config), f"containers: no VM lab here ({error})"
-    if verdict.driver == "kvm":
-        return make_provider("libvirt", config), f"VMs: {verdict.reason}"
-    return make_provider("nspawn", config), f"containers: no usable KVM ({verdict.reason})"
+def missing_vm_tools(which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    return [tool for tool in VM_TOOLS if which(tool) is None]
 
 
-def choose_provider(config: LabConfig) -> tuple[Provider, str]:
-    """The provider for `lab up`, and why it was chosen."""
-    existing = provider_for_existing_lab(config)
-    if config.provider != "auto":
-        if existing is not None and existing.name != config.provider:
-            raise LabError(f"lab '{config.name}' is up with provider {existing.name}: 'make lab-down' first")
-        chosen, reason = make_provider(config.provider, config), f"LAB_PROVIDER={config.provider}"
-    elif existing is not None:
-        chosen, reason = existing, "the lab is already up with it"
-    else:
-        chosen, reason = _auto_choice(config)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    _provider_file(config).write_text(chosen.name + "\n")
-    return chosen, reason
+def install_vm_tools() -> str | None:
+    """Installs the VM lab's Debian packages (tools/install-deps vm); why it could not, or None."""
+    if os.geteuid() != 0:
+        return "not root"
+    log("installing the VM lab's Debian packages (tools/install-deps vm; once)")
+    result = subprocess.run([str(INSTALL_DEPS), "vm"], check=False, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        lines = result.stdout.strip().splitlines()
+        return lines[-1] if lines else f"exit code {result.returncode}"
+    return None
 
 
-def provider_for_existing_lab(config: LabConfig) -> Provider | None:
-    path = _provider_file(config)
-    return make_provider(path.read_text().strip(), config) if path.is_file() else None
+def decide_provider(request: UpRequest, missing: Callable[[], list[str]] = missing_vm_tools,
+                    install: Callable[[], str | None] = install_vm_tools) -> tuple[str, str]:
+    """The provider for `lab up`, and why: what was asked for; else the running lab's; else VMs (installing
+    the VM tools when they are missing), else containers when that fails."""
+    topology, existing = request.topology, request.existing
+    asked = topology.provider
+    if asked != "auto":
+        if existing is not None and existing.provider != asked:
+            raise LabError(f"lab '{topology.name}' is up with provider {existing.provider}: 'make lab-down' first")
+        given = "LAB_PROVIDER" if "LAB_PROVIDER" in topology.overrides else f"provider in {topology.source}"
+        return asked, f"{given}={asked}"
+    if existing is not None:
+        return existing.provider, "the lab is already up with it"
+    absent = missing()
+    if absent:
+        problem = install()
+        if problem is not None or missing():
+            return "nspawn", (f"containers: the VM tools are missing ({', '.join(absent)}) and could not be "
+                              f"installed ({problem or 'still missing'}): run 'make deps LAB_PROVIDER=libvirt' "
+                              f"as root for VMs")
+    return "libvirt", (f"VMs, the default; LAB_PROVIDER=nspawn makes containers instead, the fast way "
+                       f"(about {CONTAINER_LAB_SECONDS} s)")

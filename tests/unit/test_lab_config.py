@@ -1,4 +1,4 @@
-"""The lab's settings and address plan: every LAB_* mistake is one clear error."""
+"""Which lab a command works on: the topology file, LAB_* settings on top of it, and the record of a lab that is up."""
 
 from __future__ import annotations
 
@@ -7,69 +7,113 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import LabError, load_config, load_config_of_existing_lab, plan_hosts, save_settings
+from lab.config import (
+    LabError,
+    configure,
+    existing_lab,
+    load_state,
+    save_state,
+    state_dir_for,
+    up_request,
+)
 
 
-def config_from(**values: str):
-    return load_config(environ=values, root=Path("/nonexistent"))
+def request(tmp_path: Path, **environ: str):
+    return up_request(environ, root=tmp_path)
 
 
-def test_defaults_give_a_server_at_10_and_one_client_at_11() -> None:
-    config = config_from()
-    assert [(h.name, h.role, str(h.lab_address)) for h in config.hosts] == [
-        ("server", "server", "192.168.56.10/24"),
-        ("client1", "client", "192.168.56.11/24"),
+def test_the_default_is_the_seed_lab(tmp_path: Path) -> None:
+    wanted = request(tmp_path)
+    assert wanted.topology.name == "chatlab" and wanted.topology.source == "labs/seed.yml"
+    config = configure(wanted, "nspawn")
+    assert [(h.name, h.role, str(h.lab_address), str(h.mgmt_address)) for h in config.hosts] == [
+        ("server", "chat_server", "192.168.56.10/24", "10.199.56.10/24"),
+        ("client1", "chat_client", "192.168.56.11/24", "10.199.56.11/24"),
     ]
-    assert config.provider == "auto" and config.chat_port == 5000
-    assert config.inventory_path == Path("/nonexistent/.lab/chatlab/inventory.yml")
+    assert config.inventory_path == tmp_path / ".lab" / "chatlab" / "inventory.yml"
 
 
-def test_five_clients_on_the_seeds_subnet() -> None:
-    config = config_from(LAB_CLIENTS="5", LAB_SUBNET="192.168.0.0/24")
+def test_each_provider_has_its_own_default_management_subnet(tmp_path: Path) -> None:
+    assert str(configure(request(tmp_path), "libvirt").mgmt_subnet) == "10.199.57.0/24"
+    assert str(configure(request(tmp_path, LAB_MGMT_SUBNET="10.77.0.0/24"), "libvirt").mgmt_subnet) == "10.77.0.0/24"
+
+
+def test_lab_settings_override_the_default_topology(tmp_path: Path) -> None:
+    config = configure(request(tmp_path, LAB_CLIENTS="5", LAB_SUBNET="192.168.0.0/24", LAB_CHAT_PORT="6000",
+                               LAB_NAME="five"), "nspawn")
     assert [str(h.lab_address.ip) for h in config.hosts] == [f"192.168.0.{n}" for n in range(10, 16)]
-    assert len({h.mgmt_address for h in config.hosts}) == 6
+    assert config.chat_port == 6000 and config.name == "five"
+    assert config.state_dir == tmp_path / ".lab" / "five"
 
 
-def test_management_addresses_are_distinct_from_lan_addresses() -> None:
-    hosts = plan_hosts(2, ipaddress.IPv4Network("192.168.56.0/24"), ipaddress.IPv4Network("10.199.56.0/24"))
-    assert all(h.mgmt_address.ip in ipaddress.IPv4Network("10.199.56.0/24") for h in hosts)
+def test_another_topology_file_names_its_own_lab(tmp_path: Path) -> None:
+    wanted = request(tmp_path, LAB_TOPOLOGY="labs/routed.yml")
+    assert wanted.topology.name == "routed" and wanted.state_dir == tmp_path / ".lab" / "routed"
 
 
 @pytest.mark.parametrize(
-    ("values", "message"),
+    ("environ", "message"),
     [
-        ({"LAB_CLIENTS": "0"}, "LAB_CLIENTS=0 is out of range"),
+        ({"LAB_CLIENTS": "0"}, "hosts.client.count: 0 is out of range (1..40) (from LAB_CLIENTS=0)"),
         ({"LAB_CLIENTS": "two"}, "LAB_CLIENTS='two' is not a whole number"),
-        ({"LAB_SUBNET": "192.168.56.300/24"}, "LAB_SUBNET='192.168.56.300/24' is not an IPv4 subnet"),
-        ({"LAB_SUBNET": "192.168.56.0/29"}, "LAB_SUBNET 192.168.56.0/29 is too small"),
-        ({"LAB_SUBNET": "10.199.56.0/24"}, "overlaps the management subnet"),
-        ({"LAB_PROVIDER": "docker"}, "LAB_PROVIDER='docker' is not one of auto, nspawn, libvirt"),
-        ({"LAB_NAME": "Chat-Lab"}, "LAB_NAME='Chat-Lab' must be"),
-        ({"LAB_CHAT_PORT": "70000"}, "LAB_CHAT_PORT=70000 is out of range"),
+        ({"LAB_SUBNET": "192.168.56.300/24"}, "'192.168.56.300/24' is not an IPv4 subnet"),
+        ({"LAB_SUBNET": "192.168.56.0/29"}, "is too small for host number 10"),
+        ({"LAB_PROVIDER": "docker"}, "provider: 'docker' is not one of auto, nspawn, libvirt (from LAB_PROVIDER"),
+        ({"LAB_NAME": "Chat-Lab"}, "name: 'Chat-Lab' is not a lab name"),
+        ({"LAB_CHAT_PORT": "70000"}, "chat.port: 70000 is out of range (1..65535) (from LAB_CHAT_PORT=70000)"),
+        ({"LAB_TOPOLOGY": "labs/routed.yml", "LAB_SUBNET": "10.1.0.0/24"}, "LAB_SUBNET works with a topology of one"),
+        ({"LAB_TOPOLOGY": "labs/none.yml"}, "labs/none.yml: cannot read it"),
     ],
 )
-def test_bad_settings_are_one_clear_error(values: dict[str, str], message: str) -> None:
-    with pytest.raises(LabError, match=None) as error:
-        config_from(**values)
+def test_bad_settings_are_one_clear_error(tmp_path: Path, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(LabError) as error:
+        request(tmp_path, **environ)
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 
 
-def test_later_commands_use_the_settings_the_lab_was_made_with(tmp_path: Path) -> None:
-    made = load_config(environ={"LAB_CLIENTS": "5", "LAB_SUBNET": "192.168.0.0/24"}, root=tmp_path)
-    save_settings(made)
-    later = load_config_of_existing_lab(environ={}, root=tmp_path)
-    assert [h.name for h in later.hosts] == ["server", *(f"client{i}" for i in range(1, 6))]
-    assert str(later.subnet) == "192.168.0.0/24"
+def test_lab_clients_needs_one_counted_client_entry(tmp_path: Path) -> None:
+    fixed = tmp_path / "fixed.yml"
+    fixed.write_text("name: fixed\nnetworks: {lan: {subnet: 10.1.0.0/24}}\n"
+                     "hosts: {s: {role: chat_server, networks: [lan]}, c: {role: chat_client, networks: [lan]}}\n")
+    with pytest.raises(LabError, match=r"LAB_CLIENTS works with a topology that has one chat_client entry with a "
+                                       r"'count' \(like labs/seed.yml\); edit .*fixed.yml's hosts instead"):
+        request(tmp_path, LAB_TOPOLOGY=str(fixed), LAB_CLIENTS="3")
+    assert len(request(tmp_path, LAB_TOPOLOGY="labs/routed.yml", LAB_CLIENTS="3").topology.hosts) == 5
 
 
-def test_without_a_lab_the_environment_decides(tmp_path: Path) -> None:
-    assert load_config_of_existing_lab(environ={"LAB_CLIENTS": "3"}, root=tmp_path).clients == 3
+def test_a_lan_inside_the_management_subnet_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match=r"overlaps the management subnet 10\.199\.56\.0/24"):
+        configure(request(tmp_path, LAB_SUBNET="10.199.56.0/24"), "nspawn")
 
 
-def test_up_again_keeps_the_lab_unless_a_setting_is_given(tmp_path: Path) -> None:
-    save_settings(load_config(environ={"LAB_CLIENTS": "5"}, root=tmp_path))
-    assert load_config_of_existing_lab(environ={}, root=tmp_path, environment_wins=True).clients == 5
-    grown = load_config_of_existing_lab(environ={"LAB_CLIENTS": "7"}, root=tmp_path, environment_wins=True)
-    assert grown.clients == 7
-    assert load_config_of_existing_lab(environ={"LAB_CLIENTS": "7"}, root=tmp_path).clients == 5
+def test_the_record_of_a_lab_reads_back_the_same(tmp_path: Path) -> None:
+    config = configure(request(tmp_path, LAB_TOPOLOGY="labs/routed.yml"), "libvirt")
+    save_state(config)
+    assert load_state(config.state_dir) == config
+    name, found = existing_lab({"LAB_TOPOLOGY": "labs/routed.yml"}, root=tmp_path)
+    assert name == "routed" and found == config
+
+
+def test_up_again_keeps_the_running_labs_settings_and_says_which(tmp_path: Path) -> None:
+    save_state(configure(request(tmp_path, LAB_CLIENTS="5", LAB_MGMT_SUBNET="10.77.0.0/24"), "nspawn"))
+    again = request(tmp_path)
+    assert again.kept == {"LAB_CLIENTS": "5", "LAB_MGMT_SUBNET": "10.77.0.0/24"}
+    assert len(again.topology.hosts) == 6
+    assert str(configure(again, "nspawn").mgmt_subnet) == "10.77.0.0/24"
+    grown = request(tmp_path, LAB_CLIENTS="7")
+    assert grown.kept == {"LAB_MGMT_SUBNET": "10.77.0.0/24"} and len(grown.topology.hosts) == 8
+
+
+def test_a_running_labs_management_subnet_is_kept_for_its_provider(tmp_path: Path) -> None:
+    made = configure(request(tmp_path), "libvirt")
+    save_state(made)
+    assert configure(request(tmp_path), "libvirt").mgmt_subnet == ipaddress.IPv4Network("10.199.57.0/24")
+
+
+def test_a_damaged_record_is_one_line(tmp_path: Path) -> None:
+    state = state_dir_for("chatlab", tmp_path)
+    state.mkdir(parents=True)
+    (state / "topology.json").write_text("{not json")
+    with pytest.raises(LabError, match=r"topology\.json is damaged"):
+        load_state(state)

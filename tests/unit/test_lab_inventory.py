@@ -1,4 +1,5 @@
-"""The inventory every provider writes: groups, addresses and SSH settings that site.yml and tests/infra use."""
+"""The inventory rendered from a lab's topology: groups, addresses, routes and SSH settings that site.yml and
+tests/infra use."""
 
 from __future__ import annotations
 
@@ -6,43 +7,63 @@ from pathlib import Path
 
 import yaml
 
-from lab.config import load_config
+from lab.config import LabConfig, configure, up_request
 from lab.inventory import Connection, inventory_data, read_connections, write_inventory
 
 
+def lab(tmp_path: Path, **environ: str) -> LabConfig:
+    return configure(up_request(environ, root=tmp_path), "nspawn")
+
+
+def management(config: LabConfig) -> list[Connection]:
+    return [Connection(h.name, str(h.mgmt_address.ip)) for h in config.hosts]
+
+
 def test_inventory_groups_hosts_with_their_lan_addresses(tmp_path: Path) -> None:
-    config = load_config(environ={"LAB_CLIENTS": "2"}, root=tmp_path)
-    connections = [Connection(h.name, str(h.mgmt_address.ip)) for h in config.hosts]
-    data = inventory_data(config, connections)["all"]
+    config = lab(tmp_path, LAB_CLIENTS="2")
+    data = inventory_data(config, management(config))["all"]
     assert list(data["children"]["chat_servers"]["hosts"]) == ["server"]
     assert list(data["children"]["chat_clients"]["hosts"]) == ["client1", "client2"]
+    assert data["children"]["routers"]["hosts"] == {}
     client2 = data["children"]["chat_clients"]["hosts"]["client2"]
-    assert client2 == {"ansible_host": "10.199.56.12", "static_ip_interface": "eth1",
-                       "static_ip_address": "192.168.56.12/24"}
+    assert client2 == {"ansible_host": "10.199.56.12",
+                       "static_ip_interfaces": [{"interface": "eth1", "address": "192.168.56.12/24"}]}
     assert "StrictHostKeyChecking=yes" in data["vars"]["ansible_ssh_common_args"]
     assert data["vars"]["chatlab_chat_port"] == 5000
+    assert data["vars"]["chatlab_server_address"] == "192.168.56.10"
 
 
-def test_vm_style_connections_keep_their_port_and_user(tmp_path: Path) -> None:
-    config = load_config(environ={}, root=tmp_path)
-    connections = [Connection("server", "127.0.0.1", port=2201, user="vagrant"),
+def test_routed_lab_hosts_get_their_routes_and_the_router_its_group(tmp_path: Path) -> None:
+    config = lab(tmp_path, LAB_TOPOLOGY="labs/routed.yml", LAB_MGMT_SUBNET="10.199.67.0/24")
+    children = inventory_data(config, management(config))["all"]["children"]
+    assert list(children["routers"]["hosts"]) == ["router"]
+    assert children["routers"]["hosts"]["router"]["static_ip_interfaces"] == [
+        {"interface": "eth1", "address": "192.168.56.1/24"}, {"interface": "eth2", "address": "192.168.57.1/24"}]
+    assert children["chat_clients"]["hosts"]["client1"]["static_ip_interfaces"] == [
+        {"interface": "eth1", "address": "192.168.57.12/24",
+         "routes": [{"to": "192.168.56.0/24", "via": "192.168.57.1"}]}]
+
+
+def test_vm_style_connections_keep_their_port_user_and_guest_interface_names(tmp_path: Path) -> None:
+    config = lab(tmp_path)
+    connections = [Connection("server", "127.0.0.1", port=2201, user="vagrant", interface_names={"lan": "ens6"}),
                    Connection("client1", "127.0.0.1", port=2202, user="vagrant")]
     server = inventory_data(config, connections)["all"]["children"]["chat_servers"]["hosts"]["server"]
     assert server["ansible_port"] == 2201 and server["ansible_user"] == "vagrant"
+    assert server["static_ip_interfaces"] == [{"interface": "ens6", "address": "192.168.56.10/24"}]
 
 
 def test_written_inventory_is_yaml_that_reads_back(tmp_path: Path) -> None:
-    config = load_config(environ={}, root=tmp_path)
-    path = write_inventory(config, [Connection(h.name, str(h.mgmt_address.ip)) for h in config.hosts])
+    config = lab(tmp_path)
+    path = write_inventory(config, management(config))
     assert path == config.inventory_path
-    assert yaml.safe_load(path.read_text()) == inventory_data(
-        config, [Connection(h.name, str(h.mgmt_address.ip)) for h in config.hosts])
+    assert yaml.safe_load(path.read_text()) == inventory_data(config, management(config))
 
 
 def test_connections_read_back_from_the_written_inventory(tmp_path: Path) -> None:
-    config = load_config(environ={}, root=tmp_path)
+    config = lab(tmp_path)
     assert read_connections(config) == {}  # no lab, no inventory
     connections = [Connection("server", "10.199.57.10", port=2201, user="vagrant", key_file="/k/server"),
-                   Connection("client1", "10.199.57.11", lab_interface="ens6")]
+                   Connection("client1", "10.199.57.11", interface_names={"lan": "ens6"})]
     write_inventory(config, connections)
     assert read_connections(config) == {c.host: c for c in connections}

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import struct
-from pathlib import Path
 
 import pytest
 
 from lab.box import box_metadata, inputs_hash, mbr, parse_box_list
-from lab.config import LabError, load_config
+from lab.config import LabError
 from lab.libvirt import (
-    DEFAULT_VM_MGMT_SUBNET,
     boot_failure,
     interface_with_mac,
     known_hosts_lines,
@@ -19,7 +16,6 @@ from lab.libvirt import (
     mac_on_network,
     parse_ssh_config,
     table_names,
-    vm_mgmt_subnet,
 )
 
 SSH_CONFIG = """\
@@ -81,27 +77,6 @@ def test_kvm_access_for_libvirt_qemu(mode: int, owner: int, group: int, expected
 def test_known_hosts_lines_skip_comments() -> None:
     output = "# 10.0.0.1:22 SSH-2.0-OpenSSH_9.2p1\n10.0.0.1 ssh-ed25519 AAAAC3Nza\n\n"
     assert known_hosts_lines(output) == ["10.0.0.1 ssh-ed25519 AAAAC3Nza"]
-
-
-def test_vm_management_subnet_defaults_apart_from_the_container_lab(tmp_path: Path) -> None:
-    config = load_config({"LAB_NAME": "vmlab"}, root=tmp_path)
-    assert vm_mgmt_subnet(config, {}) == ipaddress.IPv4Network(DEFAULT_VM_MGMT_SUBNET)
-    assert not vm_mgmt_subnet(config, {}).overlaps(config.mgmt_subnet)
-    custom = load_config({"LAB_MGMT_SUBNET": "10.77.0.0/24"}, root=tmp_path)
-    assert vm_mgmt_subnet(custom, {"LAB_MGMT_SUBNET": "10.77.0.0/24"}) == ipaddress.IPv4Network("10.77.0.0/24")
-
-
-def test_vm_management_subnet_of_a_lab_that_exists_is_kept_unless_set_again(tmp_path: Path) -> None:
-    config = load_config({"LAB_NAME": "vmlab"}, root=tmp_path)
-    assert vm_mgmt_subnet(config, {}, "10.77.0.0/24") == ipaddress.IPv4Network("10.77.0.0/24")
-    custom = load_config({"LAB_MGMT_SUBNET": "10.78.0.0/24"}, root=tmp_path)
-    assert vm_mgmt_subnet(custom, {"LAB_MGMT_SUBNET": "10.78.0.0/24"}, "10.77.0.0/24") == custom.mgmt_subnet
-
-
-def test_vm_management_subnet_must_not_overlap_the_lan(tmp_path: Path) -> None:
-    config = load_config({"LAB_SUBNET": "10.199.57.0/25"}, root=tmp_path)
-    with pytest.raises(LabError, match="overlaps LAB_SUBNET"):
-        vm_mgmt_subnet(config, {})
 
 
 def test_box_list_pairs_names_with_providers() -> None:

@@ -1,7 +1,9 @@
-"""vagrant/Vagrantfile: valid for any lab size, and strict about the libvirt driver (needs vagrant; else skipped)."""
+"""vagrant/Vagrantfile: valid for any resolved topology, and strict about the libvirt driver (needs vagrant; else
+skipped)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,25 +11,50 @@ from pathlib import Path
 
 import pytest
 
+from lab import topology as topo
+from lab.config import configure, up_request
+
 VAGRANT_DIR = Path(__file__).resolve().parents[2] / "vagrant"
 
 pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
 
 
-def validate(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+def state_file(tmp_path: Path, driver: str = "qemu", **environ: str) -> Path:
+    config = configure(up_request(environ, root=tmp_path), "libvirt")
+    record = {"provider": "libvirt", "topology": topo.to_json(config.topology),
+              "provider_settings": {"LAB_BOX": "chatlab/bookworm64", "LAB_LIBVIRT_DRIVER": driver,
+                                    "LAB_VM_MEMORY": "512", "LAB_CONSOLE_DIR": str(tmp_path)}}
+    path = tmp_path / "topology.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def vagrant(tmp_path: Path, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VAGRANT_CWD": str(VAGRANT_DIR), "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot"),
-           "VAGRANT_CHECKPOINT_DISABLE": "1", **settings}
-    return subprocess.run(["vagrant", "validate", "--no-color"], env=env, capture_output=True, text=True,
+           "VAGRANT_CHECKPOINT_DISABLE": "1", "LAB_STATE": str(state)}
+    return subprocess.run(["vagrant", *args, "--no-color"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 
-def test_vagrantfile_is_valid_with_three_clients(tmp_path: Path) -> None:
-    result = validate(tmp_path, LAB_NAME="unitlab", LAB_CLIENTS="3", LAB_SUBNET="10.42.0.0/16",
-                      LAB_LIBVIRT_DRIVER="qemu", LAB_CONSOLE_DIR=str(tmp_path))
-    assert result.returncode == 0, result.stderr or result.stdout
+def test_vagrantfile_is_valid_for_the_routed_lab_and_defines_its_machines(tmp_path: Path) -> None:
+    state = state_file(tmp_path, LAB_TOPOLOGY="labs/routed.yml")
+    assert vagrant(tmp_path, state, "validate").returncode == 0
+    listing = vagrant(tmp_path, state, "status")
+    assert [name for name in ("server", "router", "client1", "client2") if f"\n{name} " in listing.stdout] == [
+        "server", "router", "client1", "client2"], listing.stdout
 
 
 def test_vagrantfile_refuses_an_unknown_driver(tmp_path: Path) -> None:
-    result = validate(tmp_path, LAB_LIBVIRT_DRIVER="host")
+    result = vagrant(tmp_path, state_file(tmp_path, driver="host"), "validate")
     assert result.returncode != 0
     assert "LAB_LIBVIRT_DRIVER must be kvm or qemu" in result.stdout + result.stderr
+
+
+def test_vagrantfile_by_hand_resolves_the_default_lab(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
+    env.update(VAGRANT_CWD=str(VAGRANT_DIR), VAGRANT_DOTFILE_PATH=str(tmp_path / "dot"),
+               VAGRANT_CHECKPOINT_DISABLE="1", LAB_LIBVIRT_DRIVER="qemu")
+    listing = subprocess.run(["vagrant", "status", "--no-color"], env=env, capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert listing.returncode == 0, listing.stderr
+    assert "\nserver " in listing.stdout and "\nclient1 " in listing.stdout
