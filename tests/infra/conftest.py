@@ -1,7 +1,9 @@
 """Cross-host checks over an Ansible inventory: the container lab's, the VM lab's, or one of real machines.
 
-Run: pytest tests/infra --inventory=PATH (or CHATLAB_INVENTORY=PATH). Groups: chat_servers (one host), chat_clients.
-Host variables used: static_ip_interface, static_ip_address, chatlab_chat_port.
+Run: pytest tests/infra --inventory=PATH (or CHATLAB_INVENTORY=PATH). Groups: chat_servers (one host), chat_clients,
+and optionally routers and plain. Variables used: static_ip_interfaces (or static_ip_interface + static_ip_address),
+chatlab_server_address, chatlab_chat_port. Which host must reach which, and through which router, follows from
+the interfaces' subnets and static routes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 import testinfra
-from lab_hosts import LabHost
+from lab_hosts import LabHost, LabInterface
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,20 +46,34 @@ def inventory_data(inventory: Path) -> dict[str, Any]:
     return json.loads(listing.stdout)
 
 
+def _interfaces(variables: dict[str, Any]) -> tuple[LabInterface, ...]:
+    entries = variables.get("static_ip_interfaces") or [
+        {"interface": variables["static_ip_interface"], "address": variables["static_ip_address"]}]
+    return tuple(
+        LabInterface(entry["interface"], ipaddress.IPv4Interface(entry["address"]),
+                     tuple((ipaddress.IPv4Network(route["to"]), ipaddress.IPv4Address(route["via"]))
+                           for route in entry.get("routes", [])))
+        for entry in entries
+    )
+
+
 def _lab_host(name: str, inventory: Path, data: dict[str, Any]) -> LabHost:
     variables = data["_meta"]["hostvars"][name]
     return LabHost(
         name=name,
         host=testinfra.get_host(f"ansible://{name}", ansible_inventory=str(inventory)),
-        interface=variables["static_ip_interface"],
-        address=ipaddress.IPv4Interface(variables["static_ip_address"]),
-        chat_port=int(variables.get("chatlab_chat_port", 5000)),
+        interfaces=_interfaces(variables),
+        chat_port=int(variables["chatlab_chat_port"]),
     )
+
+
+def _group(data: dict[str, Any], group: str) -> list[str]:
+    return list(data.get(group, {}).get("hosts", []))
 
 
 @pytest.fixture(scope="session")
 def server(inventory: Path, inventory_data: dict[str, Any]) -> LabHost:
-    names = inventory_data.get("chat_servers", {}).get("hosts", [])
+    names = _group(inventory_data, "chat_servers")
     if len(names) != 1:
         pytest.fail(f"the inventory must have exactly one host in chat_servers, it has {len(names)}")
     return _lab_host(names[0], inventory, inventory_data)
@@ -65,12 +81,25 @@ def server(inventory: Path, inventory_data: dict[str, Any]) -> LabHost:
 
 @pytest.fixture(scope="session")
 def clients(inventory: Path, inventory_data: dict[str, Any]) -> list[LabHost]:
-    names = inventory_data.get("chat_clients", {}).get("hosts", [])
+    names = _group(inventory_data, "chat_clients")
     if not names:
         pytest.fail("the inventory has no host in chat_clients")
     return [_lab_host(name, inventory, inventory_data) for name in names]
 
 
 @pytest.fixture(scope="session")
-def all_hosts(server: LabHost, clients: list[LabHost]) -> list[LabHost]:
-    return [server, *clients]
+def routers(inventory: Path, inventory_data: dict[str, Any]) -> list[LabHost]:
+    return [_lab_host(name, inventory, inventory_data) for name in _group(inventory_data, "routers")]
+
+
+@pytest.fixture(scope="session")
+def all_hosts(server: LabHost, clients: list[LabHost], routers: list[LabHost], inventory: Path,
+              inventory_data: dict[str, Any]) -> list[LabHost]:
+    plain = [_lab_host(name, inventory, inventory_data) for name in _group(inventory_data, "plain")]
+    return [server, *clients, *routers, *plain]
+
+
+@pytest.fixture(scope="session")
+def chat_address(inventory_data: dict[str, Any], server: LabHost) -> ipaddress.IPv4Address:
+    """Where the clients reach the chat server (the inventory's chatlab_server_address)."""
+    return ipaddress.IPv4Address(inventory_data["_meta"]["hostvars"][server.name]["chatlab_server_address"])

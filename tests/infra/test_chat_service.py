@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from lab_hosts import LabHost
 
 SERVICE = "chatlab-chat"
@@ -13,9 +15,9 @@ def test_chat_service_is_active_and_enabled(server: LabHost) -> None:
     assert service.is_enabled, f"{SERVICE} is not enabled on {server.name}"
 
 
-def test_chat_service_listens_on_the_lan_address(server: LabHost) -> None:
-    socket = server.host.socket(f"tcp://{server.address.ip}:{server.chat_port}")
-    assert socket.is_listening, f"nothing listens on {server.address.ip}:{server.chat_port}"
+def test_chat_service_listens_on_the_lan_address(server: LabHost, chat_address: ipaddress.IPv4Address) -> None:
+    socket = server.host.socket(f"tcp://{chat_address}:{server.chat_port}")
+    assert socket.is_listening, f"nothing listens on {chat_address}:{server.chat_port}"
 
 
 def test_chat_service_runs_as_its_own_unprivileged_user(server: LabHost) -> None:

@@ -1,34 +1,45 @@
-"""Every host has its static LAN address, written once in /etc/network/interfaces, and reaches the server over it."""
+"""Every host has its static addresses, written once each in /etc/network/interfaces, and reaches the server the
+way the inventory says: directly on a shared LAN, or through the router its static route names."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from lab_hosts import LabHost
 
 
-def test_lab_interface_holds_its_static_address(all_hosts: list[LabHost]) -> None:
+def test_lab_interfaces_hold_their_static_addresses(all_hosts: list[LabHost]) -> None:
     for lab_host in all_hosts:
-        live = lab_host.host.check_output(f"ip -o -4 addr show dev {lab_host.interface}")
-        assert f"inet {lab_host.address} " in live, f"{lab_host.name}: {lab_host.interface} lacks {lab_host.address}"
+        for interface in lab_host.interfaces:
+            live = lab_host.host.check_output(f"ip -o -4 addr show dev {interface.name}")
+            assert f"inet {interface.address} " in live, f"{lab_host.name}: {interface.name} lacks {interface.address}"
 
 
-def test_interfaces_file_holds_exactly_one_stanza_for_the_lab_interface(all_hosts: list[LabHost]) -> None:
+def test_interfaces_file_holds_exactly_one_stanza_per_lab_interface(all_hosts: list[LabHost]) -> None:
     for lab_host in all_hosts:
         text = lab_host.host.file("/etc/network/interfaces").content_string
-        stanzas = re.findall(rf"^\s*iface\s+{re.escape(lab_host.interface)}\s+inet\s+(\S+)", text, re.MULTILINE)
-        assert stanzas == ["static"], f"{lab_host.name}: inet stanzas for {lab_host.interface}: {stanzas}"
-        assert f"address {lab_host.address}" in text, f"{lab_host.name}: no 'address {lab_host.address}' line"
+        for interface in lab_host.interfaces:
+            stanzas = re.findall(rf"^\s*iface\s+{re.escape(interface.name)}\s+inet\s+(\S+)", text, re.MULTILINE)
+            assert stanzas == ["static"], f"{lab_host.name}: inet stanzas for {interface.name}: {stanzas}"
+            assert f"address {interface.address}" in text, f"{lab_host.name}: no 'address {interface.address}' line"
 
 
-def test_clients_reach_the_server_over_the_lan_not_over_management(
-    server: LabHost, clients: list[LabHost]
+def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
+    chat_address: ipaddress.IPv4Address, clients: list[LabHost], server: LabHost
 ) -> None:
     for client in clients:
-        route = client.host.check_output(f"ip -o route get {server.address.ip}")
-        assert f" dev {client.interface} " in f"{route} ", f"{client.name}: route to the server is not LAN: {route}"
-        assert f" src {client.address.ip} " in f"{route} ", f"{client.name}: wrong source address: {route}"
-        ping = client.host.run(f"ping -c 1 -W 3 -I {client.interface} {server.address.ip}")
-        assert ping.rc == 0, f"{client.name}: no ping to {server.address.ip} over {client.interface}: {ping.stdout}"
-        port = client.host.run(f"nc -z -w 3 -s {client.address.ip} {server.address.ip} {server.chat_port}")
-        assert port.rc == 0, f"{client.name}: chat port {server.address.ip}:{server.chat_port} not reachable"
+        path = client.path_to(chat_address)
+        assert path is not None, f"{client.name}: the inventory gives it no way to {chat_address}"
+        interface, via = path
+        route = client.host.check_output(f"ip -o route get {chat_address}")
+        assert f" dev {interface.name} " in f"{route} ", f"{client.name}: route to the server is not the lab's: {route}"
+        assert f" src {interface.address.ip} " in f"{route} ", f"{client.name}: wrong source address: {route}"
+        if via is not None:
+            assert f" via {via} " in f"{route} ", f"{client.name}: the route to the server skips router {via}: {route}"
+        ping = client.host.run(f"ping -c 1 -W 3 -I {interface.name} {chat_address}")
+        assert ping.rc == 0, f"{client.name}: no ping to {chat_address} over {interface.name}: {ping.stdout}"
+        hops = 0 if via is None else 1  # Linux answers with TTL 64, less one per router on the way back
+        assert f"ttl={64 - hops}" in ping.stdout, f"{client.name}: expected {hops} router(s) on the way: {ping.stdout}"
+        port = client.host.run(f"nc -z -w 3 -s {interface.address.ip} {chat_address} {server.chat_port}")
+        assert port.rc == 0, f"{client.name}: chat port {chat_address}:{server.chat_port} not reachable"

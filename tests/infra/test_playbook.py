@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -49,8 +50,8 @@ def test_site_refuses_to_reconfigure_the_interface_ansible_uses(
     holder = server.host.check_output(f"ip -o -4 addr show to {management}").split()
     assert holder, f"no interface of {server.name} holds {management}"
     before = server.host.file("/etc/network/interfaces").content_string
-    result = play(inventory, "--limit", server.name, "-e", f"static_ip_interface={holder[1]}",
-                  "-e", "static_ip_address=198.51.100.77/24")
+    wrong = json.dumps({"static_ip_interfaces": [{"interface": holder[1], "address": "198.51.100.77/24"}]})
+    result = play(inventory, "--limit", server.name, "-e", wrong)
     assert result.returncode != 0, "site.yml changed the interface Ansible is connected through"
     assert f"refusing to change {holder[1]}" in result.stdout
     assert server.host.file("/etc/network/interfaces").content_string == before
