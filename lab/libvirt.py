@@ -137,7 +137,8 @@ class LibvirtLab:
         ensure_libvirtd(self.log)
         step = time.monotonic()
         verdict = kvm_verdict(self.log)
-        self.log(f"libvirt driver: {verdict.driver} ({verdict.reason})")
+        estimate = emulation_estimate(verdict.driver, len(self.config.hosts))
+        self.log(f"libvirt driver: {verdict.driver} ({verdict.reason}){estimate}")
         box = self._choose_box()
         self.log(f"box: {box} (ready in {time.monotonic() - step:.0f} s)")
         if not (self.dotfile_dir / "machines").is_dir():
@@ -406,6 +407,19 @@ class LibvirtLab:
         lan = ", ".join(f"{i.address} on {names[i.network]}" for i in host.interfaces)
         self.log(f"{host.name}: up (management {address}; {lan}; VM {self.domain(host.name)})")
         return Connection(host.name, address, port, user, key, names)
+
+
+TCG_LAB_SECONDS = (240, 60)  # measured here: the seed's two VMs up and checked, and each further VM (README)
+
+
+def emulation_estimate(driver: str, vms: int) -> str:
+    """What to expect from a lab under software emulation, for the log ('' under KVM)."""
+    if driver == "kvm":
+        return ""
+    first, more = TCG_LAB_SECONDS
+    minutes = (first + more * max(vms - 2, 0)) / 60
+    return (f"; software emulation is slow: expect about {minutes:.0f} min for {vms} VM(s) up and checked "
+            f"(LAB_PROVIDER=nspawn makes containers in about 20 s)")
 
 
 def manual_settings(config: LabConfig) -> dict[str, str]:
