@@ -2,4 +2,8 @@ import sys
 
 from lab.cli import main
 
-sys.exit(main())
+try:
+    sys.exit(main())
+except BrokenPipeError:  # `lab status --json | head`: the reader has gone; not an error of ours
+    sys.stderr.close()
+    sys.exit(0)

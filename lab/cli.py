@@ -22,7 +22,7 @@ from lab.config import (
     save_state,
     up_request,
 )
-from lab.inventory import Connection, read_connections, write_inventory
+from lab.inventory import Connection, moved_to_static, read_connections, write_inventory
 from lab.providers import decide_provider, make_provider
 from lab.shell import log, run
 from lab.ssh import answers, close_control_masters, known_hosts_path, ssh_command
@@ -106,6 +106,7 @@ def command_up() -> None:
     write_inventory(config, connections)
     log(f"hosts ready in {time.monotonic() - started:.1f} s; inventory {config.inventory_path}")
     provision(config)
+    write_inventory(config, moved_to_static(config, connections))
     check(config)
     log(f"lab '{config.name}' is up in {time.monotonic() - started:.1f} s:")
     print_status(config, host_status(config))

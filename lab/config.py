@@ -60,7 +60,11 @@ class LabConfig:
 
     @property
     def mgmt_gateway(self) -> ipaddress.IPv4Interface:
-        return ipaddress.IPv4Interface(f"{self.mgmt_subnet.network_address + 1}/{self.mgmt_subnet.prefixlen}")
+        """This machine's address on the management network: its first address, or its last one when the network
+        is one of the lab's (where the first is a router's, by the planner's rule)."""
+        subnet = self.mgmt_subnet
+        address = subnet.broadcast_address - 1 if self.topology.mgmt_network else subnet.network_address + 1
+        return ipaddress.IPv4Interface(f"{address}/{subnet.prefixlen}")
 
     @property
     def inventory_path(self) -> Path:

@@ -3,7 +3,7 @@ and tests/infra just work (and read the same variables on an inventory of real m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,19 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
             "children": children,
         }
     }
+
+
+def moved_to_static(config: LabConfig, connections: list[Connection]) -> list[Connection]:
+    """On a shared management network (the one-NIC case) site.yml moves each host from its temporary address to
+    its static one: the connections from then on."""
+    network = config.topology.mgmt_network
+    if network is None:
+        return connections
+    moved = []
+    for connection in connections:
+        interface = config.topology.host(connection.host).interface_on(network)
+        moved.append(replace(connection, address=str(interface.address.ip)) if interface else connection)
+    return moved
 
 
 def write_inventory(config: LabConfig, connections: list[Connection]) -> Path:

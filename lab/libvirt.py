@@ -133,6 +133,9 @@ class LibvirtLab:
 
     # ---- public operations -------------------------------------------------------------------------------
     def up(self) -> list[Connection]:
+        if self.config.topology.mgmt_network:
+            raise LabError(f"{self.config.topology.source}: management.network (one NIC per host) works with "
+                           f"containers (LAB_PROVIDER=nspawn); VMs keep a management network of their own")
         require_tools()
         ensure_libvirtd(self.log)
         step = time.monotonic()

@@ -58,8 +58,10 @@ class NspawnLab:
     def __init__(self, config: LabConfig, log: Callable[[str], None] = print) -> None:
         self.config = config
         self.log = log
-        self.mgmt_bridge = f"{config.name}-mgmt"
         self.bridges = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
+        # a lab network that is also the management network (the one-NIC case) is that network's bridge
+        shared = config.topology.mgmt_network
+        self.mgmt_bridge = self.bridges[shared] if shared else f"{config.name}-mgmt"
 
     # ---- names and paths -------------------------------------------------------------------------------
     def host_dir(self, host: Host) -> Path:
@@ -72,7 +74,9 @@ class NspawnLab:
         """The host's veth links: the machine's end -> (the guest's interface, the bridge it is a port of)."""
         links = {f"{self.config.name}-{host.index}m": (MGMT_INTERFACE, self.mgmt_bridge)}
         for position, interface in enumerate(host.interfaces, start=1):
-            links[f"{self.config.name}-{host.index}n{position}"] = (interface.name, self.bridges[interface.network])
+            if interface.network != self.config.topology.mgmt_network:
+                links[f"{self.config.name}-{host.index}n{position}"] = (interface.name,
+                                                                       self.bridges[interface.network])
         return links
 
     # ---- public operations -----------------------------------------------------------------------------
@@ -103,7 +107,7 @@ class NspawnLab:
             self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
         self._remove_surplus_hosts()
         self._remove_surplus_bridges()
-        return [Connection(host.name, str(self._mgmt(host).ip)) for host in self.config.hosts]
+        return [Connection(host.name, self._reached_at(host)) for host in self.config.hosts]
 
     def states(self) -> dict[str, str]:
         return {host.name: "running" if self._running(host) else "absent" for host in self.config.hosts}
@@ -130,6 +134,8 @@ class NspawnLab:
             run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
         run(["ip", "link", "set", self.mgmt_bridge, "up"])
         for bridge in self.bridges.values():
+            if bridge == self.mgmt_bridge:
+                continue
             if not _link_exists(bridge):
                 run(["ip", "link", "add", bridge, "type", "bridge"])
                 run(["ip", "link", "set", "dev", bridge, "alias", str(self.config.state_dir)])
@@ -203,7 +209,7 @@ class NspawnLab:
             time.sleep(0.05)
         for link, (_, bridge) in links.items():
             run(["ip", "link", "set", link, "master", bridge, "up"])
-            if bridge == self.mgmt_bridge:
+            if bridge == self.mgmt_bridge and not self.config.topology.mgmt_network:
                 run(["bridge", "link", "set", "dev", link, "isolated", "on"])
         init = _container_init(self._pid(self.host_dir(host)))
         if init:
@@ -221,11 +227,23 @@ class NspawnLab:
             public = self.host_dir(host) / "root/etc/ssh/ssh_host_ed25519_key.pub"
             if public.is_file():
                 key_type, key = public.read_text().split()[:2]
-                lines.append(f"{self._mgmt(host).ip} {key_type} {key}\n")
+                lines.extend(f"{address} {key_type} {key}\n" for address in self._addresses(host))
         known_hosts_path(self.config).write_text("".join(lines))
 
+    def _addresses(self, host: Host) -> list[str]:
+        """Where the host answers SSH: its management address; on a shared management network, also (first) its
+        static address there, which site.yml moves it to."""
+        shared = host.interface_on(self.config.topology.mgmt_network or "")
+        return [*([str(shared.address.ip)] if shared else []), str(self._mgmt(host).ip)]
+
     def _answers(self, host: Host) -> bool:
-        return answers(self.config, "root", str(self._mgmt(host).ip), timeout=10)
+        return any(answers(self.config, "root", address, timeout=10) for address in self._addresses(host))
+
+    def _reached_at(self, host: Host) -> str:
+        for address in self._addresses(host)[:-1]:
+            if answers(self.config, "root", address, timeout=10):
+                return address
+        return self._addresses(host)[-1]
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""

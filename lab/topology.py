@@ -8,7 +8,8 @@ A topology file:
 
     name: chatlab                       # the lab's name: prefixes bridges, hosts, VMs; 1-8 of a-z0-9
     provider: nspawn                    # optional: libvirt (VMs), nspawn (containers) or auto
-    management: {subnet: 10.199.56.0/24} # optional: the network between this machine and the hosts
+    management: {subnet: 10.199.56.0/24} # optional: the network between this machine and the hosts, or
+                                        # {network: lan}: one of the lab's (the hosts' only NIC, the seed's way)
     chat: {port: 5000}                  # optional: the chat server's TCP port
     networks:                           # name (1-6 of a-z0-9) -> subnet, optional gateway (a router's address)
       lan: {subnet: 192.168.56.0/24}
@@ -20,6 +21,10 @@ Addresses: a host's explicit address wins; a router takes its network's gateway 
 every other host takes host number 10 + its position in the file (the seed's server .10, clients .11, .12, ...),
 on the management network too. Hosts get a route to every network they are not on, via the first router on the
 way (breadth first through routers).
+
+With `management: {network: NAME}` the hosts have no interface of their own for management: this machine reaches
+them over that lab network, on which each host's interface is eth0 and boots with a temporary address (host number
+100 + its position); site.yml then moves it to its static address with a confirmed change (the one-NIC case).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ ROLES = ("chat_server", "chat_client", "router", "plain")
 PROVIDERS = ("auto", "nspawn", "libvirt")
 HOST_PROVIDERS = ("lab", "external")
 FIRST_HOST_NUMBER = 10  # the seed's plan: the first host is .10 of each subnet, the next .11, ...
+TEMPORARY_HOST_NUMBER = 100  # on a shared management network: where a host boots before site.yml moves it
 MAX_HOSTS = 40
 MAX_COUNT = 40
 LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
@@ -106,6 +112,7 @@ class Topology:
     mgmt_subnet: ipaddress.IPv4Network | None  # None: the provider's default (see lab.config)
     source: str = ""  # the file it came from ('' for the built-in default)
     overrides: dict[str, str] = field(default_factory=dict)  # the LAB_* settings applied on top of the file
+    mgmt_network: str | None = None  # a lab network that is also the management network (the one-NIC case)
 
     @property
     def chat_server(self) -> Host:
@@ -305,15 +312,26 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
     provider = check.choice(data.get("provider", "auto"), "provider", PROVIDERS)
     chat = check.mapping(data.get("chat") or {}, "chat", {"port"})
     chat_port = check.integer(chat.get("port", CHAT_DEFAULT_PORT), "chat.port", 1, 65535)
-    management = check.mapping(data.get("management") or {}, "management", {"subnet"})
+    management = check.mapping(data.get("management") or {}, "management", {"subnet", "network"})
     mgmt_subnet = check.subnet(management["subnet"], "management.subnet") if "subnet" in management else None
     networks = _networks(check, data["networks"])
-    if mgmt_subnet is not None:
+    mgmt_network = None
+    if "network" in management:
+        mgmt_network = check.text(management["network"], "management.network")
+        if mgmt_network not in networks:
+            raise check.fail("management.network", f"network {mgmt_network!r} is not defined under 'networks'")
+        if mgmt_subnet is not None:
+            raise check.fail("management", "give either a subnet of its own or a lab network, not both")
+        mgmt_subnet = networks[mgmt_network].subnet
+    if mgmt_subnet is not None and mgmt_network is None:
         for network in networks.values():
             if network.subnet.overlaps(mgmt_subnet):
                 raise check.fail(f"networks.{network.name}.subnet",
                                  f"{network.subnet} overlaps the management subnet {mgmt_subnet}")
     entries = _expand_hosts(check, data["hosts"], networks)
+    for entry in entries:
+        if mgmt_network is not None and mgmt_network not in entry.networks and entry.external_ssh is None:
+            raise check.fail(f"{entry.path}.networks", f"must include {mgmt_network}, the management network")
     if len(entries) > MAX_HOSTS:
         raise check.fail("hosts", f"{len(entries)} hosts: a lab has at most {MAX_HOSTS}")
     names = [entry.name for entry in entries]
@@ -329,15 +347,29 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
     routes = _plan_routes(networks, entries, addresses)
     hosts = []
     for index, entry in enumerate(entries):
+        names = _interface_names(entry, mgmt_network)
         interfaces = tuple(
-            Interface(interface or f"eth{position}", network,
+            Interface(names[network], network,
                       ipaddress.IPv4Interface(f"{addresses[entry.name, network]}/{networks[network].subnet.prefixlen}"),
                       routes.get((entry.name, network), ()))
-            for position, (network, (_, interface)) in enumerate(entry.networks.items(), start=1)
+            for network in entry.networks
         )
         hosts.append(Host(entry.name, entry.role, index, interfaces, None, entry.external_ssh))
     return Topology(name, provider, tuple(networks.values()), tuple(hosts), chat_port, mgmt_subnet, source,
-                    dict(overrides or {}))
+                    dict(overrides or {}), mgmt_network)
+
+
+def _interface_names(entry: _HostEntry, mgmt_network: str | None) -> dict[str, str]:
+    """eth1, eth2, ... in the host's order (eth0 is management: on a shared management network, that one)."""
+    names, position = {}, 1
+    for network, (_, given) in entry.networks.items():
+        if given:
+            names[network] = given
+        elif network == mgmt_network:
+            names[network] = MGMT_INTERFACE
+        else:
+            names[network], position = f"eth{position}", position + 1
+    return names
 
 
 def _with_gateways(networks: dict[str, Network], entries: list[_HostEntry]) -> dict[str, Network]:
@@ -418,8 +450,14 @@ def _plan_routes(networks: dict[str, Network], entries: list[_HostEntry],
 
 
 def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> Topology:
-    """The topology with each lab host's management address planned in `mgmt_subnet` (host number 10 + index)."""
-    for network in topology.networks:
+    """The topology with each lab host's management address planned in `mgmt_subnet` (host number 10 + index; on a
+    shared management network, the temporary address 100 + index)."""
+    shared = topology.mgmt_network is not None
+    if shared:
+        mgmt_subnet = topology.network(topology.mgmt_network or "").subnet
+    number = TEMPORARY_HOST_NUMBER if shared else FIRST_HOST_NUMBER
+    taken = {i.address.ip: h.name for h in topology.hosts for i in h.interfaces}
+    for network in topology.networks if not shared else ():
         if network.subnet.overlaps(mgmt_subnet):
             raise TopologyError(f"{topology.source or 'the default topology'}: networks.{network.name}.subnet: "
                                 f"{network.subnet} overlaps the management subnet {mgmt_subnet} "
@@ -428,14 +466,17 @@ def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> T
     for host in topology.hosts:
         mgmt = None
         if not host.is_external:
-            address = mgmt_subnet.network_address + FIRST_HOST_NUMBER + host.index
+            address = mgmt_subnet.network_address + number + host.index
             if address not in mgmt_subnet or address == mgmt_subnet.broadcast_address:
                 raise TopologyError(f"the management subnet {mgmt_subnet} is too small for {len(topology.hosts)} "
                                     f"hosts")
+            if shared and address in taken:
+                raise TopologyError(f"{host.name}'s temporary address {address} on the management network is "
+                                    f"{taken[address]}'s static address: give {taken[address]} another one")
             mgmt = ipaddress.IPv4Interface(f"{address}/{mgmt_subnet.prefixlen}")
         hosts.append(Host(host.name, host.role, host.index, host.interfaces, mgmt, host.external_ssh))
     return Topology(topology.name, topology.provider, topology.networks, tuple(hosts), topology.chat_port,
-                    mgmt_subnet, topology.source, topology.overrides)
+                    mgmt_subnet, topology.source, topology.overrides, topology.mgmt_network)
 
 
 # ---- JSON: the resolved record (.lab/NAME/topology.json) -----------------------------------------------------
@@ -447,6 +488,7 @@ def to_json(topology: Topology) -> dict[str, Any]:
         "overrides": topology.overrides,
         "chat_port": topology.chat_port,
         "management_subnet": str(topology.mgmt_subnet) if topology.mgmt_subnet else None,
+        "management_network": topology.mgmt_network,
         "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None}
                      for n in topology.networks],
         "hosts": [
@@ -481,4 +523,4 @@ def from_json(data: dict[str, Any]) -> Topology:
     mgmt = data.get("management_subnet")
     return Topology(data["name"], data["provider"], networks, hosts, data["chat_port"],
                     ipaddress.IPv4Network(mgmt) if mgmt else None, data.get("source", ""),
-                    dict(data.get("overrides") or {}))
+                    dict(data.get("overrides") or {}), data.get("management_network"))

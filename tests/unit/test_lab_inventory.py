@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from lab.config import LabConfig, configure, up_request
-from lab.inventory import Connection, inventory_data, read_connections, write_inventory
+from lab.inventory import Connection, inventory_data, moved_to_static, read_connections, write_inventory
 
 
 def lab(tmp_path: Path, **environ: str) -> LabConfig:
@@ -67,3 +67,13 @@ def test_connections_read_back_from_the_written_inventory(tmp_path: Path) -> Non
                    Connection("client1", "10.199.57.11", interface_names={"lan": "ens6"})]
     write_inventory(config, connections)
     assert read_connections(config) == {c.host: c for c in connections}
+
+
+def test_one_nic_hosts_are_reached_at_their_static_address_once_provisioned(tmp_path: Path) -> None:
+    config = lab(tmp_path, LAB_TOPOLOGY="labs/single-nic.yml")
+    booted = management(config)
+    assert [c.address for c in booted] == ["192.168.60.100", "192.168.60.101"]
+    assert [c.address for c in moved_to_static(config, booted)] == ["192.168.60.10", "192.168.60.11"]
+    server = inventory_data(config, booted)["all"]["children"]["chat_servers"]["hosts"]["server"]
+    assert server["static_ip_interfaces"] == [{"interface": "eth0", "address": "192.168.60.10/24"}]
+    assert moved_to_static(lab(tmp_path), management(lab(tmp_path))) == management(lab(tmp_path))

@@ -109,6 +109,25 @@ hosts:
     assert [h.name for h in managed.lab_hosts] == ["server"]
 
 
+def test_one_nic_lab_manages_hosts_over_their_lan_from_temporary_addresses() -> None:
+    onenic = topo.resolve(topo.read_file(LABS / "single-nic.yml"), "labs/single-nic.yml")
+    assert onenic.mgmt_network == "lan" and str(onenic.mgmt_subnet) == "192.168.60.0/24"
+    assert addresses(onenic) == {"server": ["eth0 192.168.60.10/24"], "client1": ["eth0 192.168.60.11/24"]}
+    managed = topo.with_management(onenic, ipaddress.IPv4Network("10.199.56.0/24"))  # the lab network wins
+    assert [str(h.mgmt_address) for h in managed.hosts] == ["192.168.60.100/24", "192.168.60.101/24"]
+    assert topo.from_json(topo.to_json(managed)) == managed
+
+
+def test_one_nic_lab_hosts_must_all_be_on_the_management_network() -> None:
+    with pytest.raises(TopologyError, match=r"hosts\.client\.networks: must include lan, the management network"):
+        resolve("""
+name: onenic
+management: {network: lan}
+networks: {lan: {subnet: 192.168.60.0/24}, other: {subnet: 192.168.61.0/24}}
+hosts: {server: {role: chat_server, networks: [lan]}, client: {role: chat_client, networks: [other], count: 1}}
+""")
+
+
 def test_json_round_trip_is_the_same_topology() -> None:
     routed = topo.resolve(topo.read_file(LABS / "routed.yml"), "labs/routed.yml", {"LAB_NAME": "r2"})
     managed = topo.with_management(routed, ipaddress.IPv4Network("10.199.67.0/24"))
