@@ -33,6 +33,10 @@ from lab.topology import Host
 BOOT_TIMEOUT_S = 45  # for one host; hosts booting at once share the machine's cores, so each adds to it
 BOOT_TIMEOUT_PER_HOST_S = 3
 STOP_TIMEOUT_S = 8
+# Each container's systemd takes several inotify instances; the kernel's default of 128 per user (all containers
+# run as root here) ran out at about 15 hosts: "Failed to create control group inotify object: Too many open files".
+INOTIFY_INSTANCES_PER_HOST = 40
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
 VETH_TIMEOUT_S = 10
 
 INTERFACES_TEMPLATE = """\
@@ -82,6 +86,7 @@ class NspawnLab:
     # ---- public operations -----------------------------------------------------------------------------
     def up(self) -> list[Connection]:
         require_root()
+        ensure_inotify_instances(INOTIFY_INSTANCES_PER_HOST * (len(self.config.hosts) + 4), self.log)
         rootfs = ensure_rootfs(self.log)
         key = ensure_keypair(self.config)
         self._ensure_bridges()
@@ -303,6 +308,21 @@ def require_root() -> None:
         raise LabError("the container lab needs root (systemd-nspawn, bridges, mounts): run it with sudo")
     if shutil.which("systemd-nspawn") is None:
         raise LabError("systemd-nspawn is not installed (run: make deps)")
+
+
+def ensure_inotify_instances(wanted: int, log: Callable[[str], None], limit: Path = INOTIFY_LIMIT) -> None:
+    """Raises the machine's inotify instance limit to `wanted` when it is lower (never lowers it)."""
+    try:
+        current = int(limit.read_text())
+    except (OSError, ValueError):
+        return
+    if current < wanted:
+        try:
+            limit.write_text(f"{wanted}\n")
+        except OSError as error:
+            raise LabError(f"cannot raise {limit} from {current} to {wanted} ({error.strerror}): the hosts' systemd "
+                           f"would run out of inotify instances") from None
+        log(f"raised fs.inotify.max_user_instances from {current} to {wanted} (each host's systemd needs some)")
 
 
 def _alive(pid: int) -> bool:
