@@ -130,10 +130,12 @@ def test_overlong_line_is_rejected_and_nothing_else_lost(chat_server_factory, ch
     a = chat_connect(server.port, nick="alice", room="#lab")
     b = chat_connect(server.port, nick="bob", room="#lab")
     a.line()  # bob joined
-    a.send(b"first\n" + b"x" * 101 + b"\nafter\n" + b"y" * 100 + b"\n")
+    a.send(b"first\n" + b"x" * 101 + b"\nafter\n" + b"y" * 86 + b"\n" + b"w" * 87 + b"\n")
+    assert a.line() == "! line too long (max 100 bytes), ignored"
+    # 87 bytes pass the reader, but "[#lab] alice: " makes the line as sent 101 bytes: refused too
     assert a.line() == "! line too long (max 100 bytes), ignored"
     assert [b.line() for _ in range(3)] == ["[#lab] alice: first", "[#lab] alice: after",
-                                            "[#lab] alice: " + "y" * 100]
+                                            "[#lab] alice: " + "y" * 86]
     # split over many writes, far over the limit: dropped up to its newline, the rest kept
     for _ in range(20):
         a.send(b"z" * 1000)
