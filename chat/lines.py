@@ -72,10 +72,11 @@ class LineReader:
             self._scanned = len(self._buffer) - self._start
         return end >= 0
 
-    def search(self, pattern: re.Pattern[bytes]) -> bool:
-        """Whether ``pattern`` occurs in what waits (``^`` marks the start of the first waiting line)."""
+    def search(self, pattern: re.Pattern[bytes], more: bytes = b"") -> bool:
+        """Whether ``pattern`` occurs in what waits, followed by ``more`` (bytes not fed yet); ``^``
+        marks the start of the first waiting line."""
         self.compact()
-        return pattern.search(self._buffer) is not None
+        return pattern.search(self._buffer + more if more else self._buffer) is not None
 
     def compact(self) -> None:
         """Free the taken bytes (call when a batch of next_line calls is done)."""

@@ -60,6 +60,7 @@ LISTEN_BACKLOG = 4096  # pending connections the kernel may queue (capped by net
 READ_SIZE = 64 * 1024  # bytes taken from a socket at once
 MAX_RECVQ = 32 * 1024  # bytes of input that may wait while a client is over its rate (else: excess flood)
 LINES_PER_TURN = 50  # lines of one client handled before the others get their turn
+THROTTLE_CHECK = 0.5  # seconds between looks at what a throttled client has sent since (for /quit)
 RESERVED_FILES = 32  # open files kept for the server itself when --max-clients is clamped to the limit
 REFUSAL_LOG_INTERVAL = 10.0  # seconds summed up by one log line about refused connections
 REFUSAL_LOG_ADDRESSES = 5  # addresses named in that summary, the busiest first
@@ -452,20 +453,21 @@ class ChatServer:
         if not client.throttled:
             client.throttled = True
             self.send(client, protocol.rate_limited(self.config.rate))
-            if self._quit_waiting(client):
-                return
-        waiting = client.reader.pending + _unread_bytes(client.fd)
-        if waiting > self.config.max_recvq:
+        unread = _unread_bytes(client.fd)
+        if self._quit_waiting(client, unread):
+            return
+        if client.reader.pending + unread > self.config.max_recvq:
             farewell = _encode(protocol.excess_flood(self.config.max_recvq))
             self.disconnect(client, "excess flood", farewell=farewell)
             return
         assert self._loop is not None and client.bucket is not None
-        client.turn = self._loop.call_at(now + client.bucket.wait(now), self._turn, client)
+        wait = min(client.bucket.wait(now), THROTTLE_CHECK)  # before its next token: look for a /quit
+        client.turn = self._loop.call_at(now + wait, self._turn, client)
 
-    def _quit_waiting(self, client: Client) -> bool:
-        """A /quit among the lines of a throttled client is honoured at once (what waits before it is
-        dropped). True if the client is gone."""
-        if client.reader.search(QUIT_LINE):
+    def _quit_waiting(self, client: Client, unread: int = 0) -> bool:
+        """A /quit among the lines of a throttled client (read, or ``unread`` in the kernel) is honoured
+        at once; what waits before it is dropped. True if the client is gone."""
+        if client.reader.search(QUIT_LINE, _peek(client.fd, min(unread, self.config.max_recvq))):
             self._quit(client, Command(protocol.QUIT))
             return True
         return False
@@ -625,6 +627,19 @@ class ChatServer:
 def _encode(line: str) -> bytes:
     """A server-made line (a farewell or refusal, short by construction)."""
     return (line + "\n").encode()
+
+
+def _peek(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes the kernel holds for a socket, left there for a later read."""
+    if fd < 0 or size <= 0:
+        return b""
+    sock = socket.socket(fileno=fd)  # the same descriptor, not a copy: detached below
+    try:
+        return sock.recv(size, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return b""
+    finally:
+        sock.detach()
 
 
 def _unread_bytes(fd: int) -> int:
