@@ -78,6 +78,10 @@ class LineReader:
         self.compact()
         return pattern.search(self._buffer + more if more else self._buffer) is not None
 
+    def unfinished(self) -> bytes:
+        """What waits after the last complete line (empty inside an overlong line)."""
+        return b"" if self._discarding else bytes(self._buffer[self._start :])
+
     def compact(self) -> None:
         """Free the taken bytes (call when a batch of next_line calls is done)."""
         if self._start:
