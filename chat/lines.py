@@ -19,10 +19,11 @@ class Marker(Enum):
 
 
 TOO_LONG = Marker.TOO_LONG  # in place of an overlong line
+BOM = b"\xef\xbb\xbf"  # U+FEFF in UTF-8
 
 
 class LineReader:
-    __slots__ = ("_buffer", "_discarding", "_max_len", "_scanned", "_start")
+    __slots__ = ("_buffer", "_discarding", "_max_len", "_scanned", "_start", "fed")
 
     def __init__(self, max_len: int) -> None:
         self._max_len = max_len
@@ -30,6 +31,7 @@ class LineReader:
         self._start = 0
         self._scanned = 0  # bytes from _start known to hold no newline
         self._discarding = False  # inside an overlong line: drop bytes up to the next newline
+        self.fed = 0  # bytes fed in all
 
     @property
     def pending(self) -> int:
@@ -41,6 +43,7 @@ class LineReader:
             self._buffer.clear()
             self._start = 0
         self._buffer += data
+        self.fed += len(data)
 
     def next_line(self) -> bytes | Marker | None:
         """The next complete line (without its line end), TOO_LONG for an overlong one, or None when
@@ -72,11 +75,19 @@ class LineReader:
             self._scanned = len(self._buffer) - self._start
         return end >= 0
 
-    def search(self, pattern: re.Pattern[bytes], more: bytes = b"") -> bool:
-        """Whether ``pattern`` occurs in what waits, followed by ``more`` (bytes not fed yet); ``^``
-        marks the start of the first waiting line."""
+    def starts_a_line(self, pattern: re.Pattern[bytes], more: bytes = b"") -> bool:
+        """Whether a waiting line (in what waits, followed by ``more``: bytes not fed yet) starts with a
+        match of ``pattern``, after a UTF-8 BOM if there is one. Best with a pattern that starts with a
+        rare literal: the regex engine then looks for it at C speed."""
         self.compact()
-        return pattern.search(self._buffer + more if more else self._buffer) is not None
+        data = self._buffer + more if more else self._buffer
+        for match in pattern.finditer(data):
+            start = match.start()
+            if start >= 3 and data[start - 3 : start] == BOM:
+                start -= 3
+            if start == 0 or data[start - 1] == 0x0A:
+                return True
+        return False
 
     def unfinished(self) -> bytes:
         """What waits after the last complete line (empty inside an overlong line)."""

@@ -65,8 +65,9 @@ RESERVED_FILES = 32  # open files kept for the server itself when --max-clients 
 REFUSAL_LOG_INTERVAL = 10.0  # seconds summed up by one log line about refused connections
 REFUSAL_LOG_ADDRESSES = 5  # addresses named in that summary, the busiest first
 
-# A /quit (or /exit) line as chat.protocol.parse reads it: honoured at once even while over the rate.
-QUIT_LINE = re.compile(rb"(?:^|\n)(?:\xef\xbb\xbf)?/(?:quit|exit)(?: [^\n]*)?\r?\n", re.IGNORECASE)
+# A /quit (or /exit) line as chat.protocol.parse reads it, from its '/' on (LineReader.starts_a_line checks
+# that a line starts there): honoured at once even while over the rate.
+QUIT_LINE = re.compile(rb"/(?:[qQ][uU][iI][tT]|[eE][xX][iI][tT])(?: [^\n]*)?\r?\n")
 OUT_OF_FILES = "socket.accept() out of system resource"  # asyncio's message when accept() fails so
 
 
@@ -93,7 +94,7 @@ class Client(asyncio.BufferedProtocol, Member):
     """
 
     __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox", "paused",
-                 "reader", "server", "throttled", "transport", "turn")
+                 "quit_checked", "reader", "server", "throttled", "transport", "turn")
 
     def __init__(self, server: ChatServer) -> None:
         Member.__init__(self)
@@ -110,6 +111,7 @@ class Client(asyncio.BufferedProtocol, Member):
         self.paused = False  # its socket is not being read: lines of it wait
         self.turn: asyncio.Handle | None = None  # its next turn, when lines of it wait
         self.throttled = False  # over its rate (told so once) until its bucket has refilled
+        self.quit_checked = 0  # input seen (fed + unread) when its waiting lines were last searched for /quit
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream transport; not an asyncio.Transport instance under uvloop, so no isinstance check here
@@ -454,11 +456,11 @@ class ChatServer:
             client.throttled = True
             self.send(client, protocol.rate_limited(self.config.rate))
         unread = _unread_bytes(client.fd)
-        if self._quit_waiting(client, unread):
-            return
         if client.reader.pending + unread > self.config.max_recvq:
             farewell = _encode(protocol.excess_flood(self.config.max_recvq))
             self.disconnect(client, "excess flood", farewell=farewell)
+            return
+        if self._quit_waiting(client, unread):
             return
         assert self._loop is not None and client.bucket is not None
         wait = min(client.bucket.wait(now), THROTTLE_CHECK)  # before its next token: look for a /quit
@@ -466,8 +468,13 @@ class ChatServer:
 
     def _quit_waiting(self, client: Client, unread: int = 0) -> bool:
         """A /quit among the lines of a throttled client (read, or ``unread`` in the kernel) is honoured
-        at once; what waits before it is dropped. True if the client is gone."""
-        if client.reader.search(QUIT_LINE, _peek(client.fd, min(unread, self.config.max_recvq))):
+        at once; what waits before it is dropped. True if the client is gone. Looked for only when
+        something came since the last look."""
+        seen = client.reader.fed + unread
+        if seen == client.quit_checked:
+            return False
+        client.quit_checked = seen
+        if client.reader.starts_a_line(QUIT_LINE, _peek(client.fd, unread)):
             self._quit(client, Command(protocol.QUIT))
             return True
         return False

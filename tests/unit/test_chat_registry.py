@@ -112,7 +112,9 @@ def test_lines_are_taken_one_at_a_time_and_the_rest_waits() -> None:
     assert reader.pending == 4 and reader.has_line()
     assert reader.next_line() == b"bb"
     assert not reader.has_line() and reader.next_line() is None and reader.pending == 1
-    assert reader.search(re.compile(rb"(?:^|\n)c")) and not reader.search(re.compile(rb"\nc"))
+    assert reader.starts_a_line(re.compile(rb"c")) and not reader.starts_a_line(re.compile(rb"x"))
+    assert reader.starts_a_line(re.compile(rb"d"), b"\n\xef\xbb\xbfd")  # in bytes not fed yet, after a BOM
+    assert not reader.starts_a_line(re.compile(rb"d"), b"d")  # "cd": not at the start of a line
     reader.feed(b"\n")
     assert reader.lines() == [b"c"] and reader.pending == 0
 
