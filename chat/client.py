@@ -37,6 +37,7 @@ from chat.lines import TOO_LONG, LineReader
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 CONNECT_TIMEOUT = 10.0  # seconds
+RECONNECT_TIMEOUT = 3.0  # seconds for one attempt to reconnect (the terminal screen waits meanwhile)
 SCROLLBACK = 2000  # lines the terminal screen keeps
 HISTORY = 200  # typed lines recalled with Up/Down
 READ_SIZE = 65536
@@ -54,10 +55,10 @@ class ConnectError(Exception):
     """Why there is no connection, as one line."""
 
 
-def connect(host: str, port_number: int) -> socket.socket:
+def connect(host: str, port_number: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
     """A connected socket; raises ConnectError."""
     try:
-        sock = socket.create_connection((host, port_number), timeout=CONNECT_TIMEOUT)
+        sock = socket.create_connection((host, port_number), timeout=timeout)
     except socket.gaierror as err:
         raise ConnectError(f"cannot resolve {host}: {err.strerror}") from None
     except OSError as err:
@@ -550,10 +551,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"argument --nick: {protocol.NICK_RULE}")
 
     def reconnect() -> socket.socket:
-        return connect(args.host, args.port)
+        return connect(args.host, args.port, RECONNECT_TIMEOUT)
 
     try:
-        sock = reconnect()
+        sock = connect(args.host, args.port)
     except ConnectError as err:
         print(err, file=sys.stderr)
         sys.exit(1)

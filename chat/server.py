@@ -125,7 +125,7 @@ class Client(asyncio.BufferedProtocol, Member):
         self.server.received(self, self.server.read_buffer[:nbytes])
 
     def eof_received(self) -> bool:
-        return False  # the client closed its side (after its last lines were handled: see _turn): close ours
+        return False  # the client closed its side: close ours (seen only once its waiting lines were handled)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connection_lost(self, exc)
