@@ -8,6 +8,10 @@ Line kinds sent by the server:
   ``[#room] nick: text``        room message
   ``[#room] * nick action``     /me in a room
   ``[private] nick: text``      private message (/msg)
+
+No line is longer than the server's line limit: a list (/who, /rooms) that does not fit comes as numbered
+lines ``* rooms (1/3): ...`` to ``(3/3)``. What users wrote goes through ``clean`` (the one rule against
+forged lines and hidden text, used by the client too on all it prints).
 """
 
 from __future__ import annotations

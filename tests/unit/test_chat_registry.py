@@ -119,8 +119,8 @@ def test_lines_are_taken_one_at_a_time_and_the_rest_waits() -> None:
     assert reader.lines() == [b"c"] and reader.pending == 0
 
 
-def test_an_endless_line_costs_linear_time() -> None:
-    # 50 MB without a newline, in 64 KiB reads: each byte is looked at once, and at most max_len kept
+def test_an_endless_line_keeps_at_most_max_len_bytes() -> None:
+    # 50 MB without a newline, in 64 KiB reads: never more than max_len + 1 bytes of it kept
     reader = LineReader(65536)
     chunk = b"x" * 65536
     for _ in range(800):
