@@ -43,15 +43,15 @@ def clients_of(server: ChatServerThread) -> list[Client]:
 
 
 def test_over_rate_lines_wait_their_turn_with_one_notice(chat_server_factory, chat_connect) -> None:
-    server = chat_server_factory(rate=20, burst=2)
-    a = chat_connect(server.port, nick="alice", room="#r")  # /nick and /join: its 2 tokens, refilled below
+    server = chat_server_factory(rate=50, burst=10)
+    a = chat_connect(server.port, nick="alice", room="#r")  # /nick and /join: 2 tokens, refilled below
     b = chat_connect(server.port, nick="bob", room="#r")
     a.line()  # bob joined
-    time.sleep(0.2)
-    a.send("".join(f"line {i}\n" for i in range(12)).encode())
-    # nothing is lost: the lines past the burst come at 20/s, in order
-    assert [b.line() for _ in range(12)] == [f"[#r] alice: line {i}" for i in range(12)]
-    assert a.until_reply() == ["! too many lines (limit 20/s): slowing down, your next lines wait their turn"]
+    time.sleep(0.3)
+    a.send("".join(f"line {i}\n" for i in range(30)).encode())
+    # nothing is lost: the lines past the burst come at 50/s, in order
+    assert [b.line() for _ in range(30)] == [f"[#r] alice: line {i}" for i in range(30)]
+    assert a.until_reply() == ["! too many lines (limit 50/s): slowing down, your next lines wait their turn"]
 
 
 def test_a_flooder_is_not_read_gets_one_notice_and_is_cut_for_excess_flood(chat_server_factory,
