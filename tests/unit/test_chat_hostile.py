@@ -186,17 +186,27 @@ def test_forged_lines_via_unicode_are_replaced(chat_server: ChatServerThread, ch
 
 def test_refused_connections_are_summed_up_in_one_log_line(chat_server_factory, chat_connect,
                                                            caplog: pytest.LogCaptureFixture) -> None:
-    server = chat_server_factory(max_clients_per_address=1, refusal_log_interval=0.5)
+    def refusals() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+
+    server = chat_server_factory(max_clients_per_address=1, refusal_log_interval=60)
     chat_connect(server.port)
     for _ in range(30):
         refused = ChatConn("127.0.0.1", server.port)
         assert refused.closed() == ["! too many connections from your address (max 1)"]
         refused.close()
+    assert refusals() == []  # nothing yet: one line at the end of the interval (or at shutdown)
+    server.stop()
+    assert refusals() == ["refused 30 connections from 127.0.0.1 in the last 60 s: per-address cap"]
+
+    caplog.clear()
+    server = chat_server_factory(max_clients=1, refusal_log_interval=0.3)
+    chat_connect(server.port)
+    ChatConn("127.0.0.1", server.port).closed()
     deadline = time.monotonic() + CHAT_WAIT
-    while not any("refused" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+    while not refusals() and time.monotonic() < deadline:
         time.sleep(0.05)
-    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert refusals == ["refused 30 connections from 127.0.0.1 in the last 0.5 s: per-address cap"]
+    assert refusals() == ["refused 1 connection from 127.0.0.1 in the last 0.3 s: server full"]
 
 
 def test_out_of_file_descriptors_refuses_with_server_full_and_no_traceback(
