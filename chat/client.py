@@ -37,7 +37,6 @@ from chat.lines import TOO_LONG, LineReader
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 CONNECT_TIMEOUT = 10.0  # seconds
-RECONNECT_TIMEOUT = 3.0  # seconds for one attempt to reconnect (the terminal screen waits meanwhile)
 SCROLLBACK = 2000  # lines the terminal screen keeps
 HISTORY = 200  # typed lines recalled with Up/Down
 READ_SIZE = 65536
@@ -55,10 +54,10 @@ class ConnectError(Exception):
     """Why there is no connection, as one line."""
 
 
-def connect(host: str, port_number: int, timeout: float = CONNECT_TIMEOUT) -> socket.socket:
+def connect(host: str, port_number: int) -> socket.socket:
     """A connected socket; raises ConnectError."""
     try:
-        sock = socket.create_connection((host, port_number), timeout=timeout)
+        sock = socket.create_connection((host, port_number), timeout=CONNECT_TIMEOUT)
     except socket.gaierror as err:
         raise ConnectError(f"cannot resolve {host}: {err.strerror}") from None
     except OSError as err:
@@ -272,6 +271,24 @@ def ask_nick() -> str | None:
         print(protocol.NICK_RULE)
 
 
+class Attempt:
+    """One attempt to connect, in a daemon thread: ``done`` is set with ``sock`` or ``error``."""
+
+    def __init__(self, connect_once: Callable[[], socket.socket]) -> None:
+        self.sock: socket.socket | None = None
+        self.error = ""
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(connect_once,), daemon=True).start()
+
+    def _run(self, connect_once: Callable[[], socket.socket]) -> None:
+        try:
+            self.sock = connect_once()
+        except ConnectError as err:
+            self.error = str(err)
+        finally:
+            self.done.set()
+
+
 class ChatScreen:
     """The curses screen: scrollback, a status bar, and an input line with the room as its prompt."""
 
@@ -284,6 +301,7 @@ class ChatScreen:
         self.server = ServerLines()
         self.backoff = Backoff()
         self.retry_at = 0.0  # when to try reconnecting (time.monotonic())
+        self.attempt: Attempt | None = None  # the attempt to reconnect under way
         self.lines: deque[str] = deque(maxlen=SCROLLBACK)
         self.text: list[str] = []  # the input line
         self.cursor = 0
@@ -343,18 +361,22 @@ class ChatScreen:
         self.show(f"! connection lost: reconnecting in {delay:g} s (Ctrl-C quits)")
 
     def wait_to_reconnect(self) -> None:
-        """Keys go on working while disconnected; at retry_at, one attempt."""
-        if select.select([0], [], [], max(0.0, min(1.0, self.retry_at - time.monotonic())))[0]:
+        """Keys go on working while disconnected; from retry_at, one attempt at a time, in a thread of its
+        own (a name to resolve or a host that does not answer never stops the screen)."""
+        if self.attempt is None and time.monotonic() >= self.retry_at:
+            self.attempt = Attempt(self.reconnect)
+        wait = 0.05 if self.attempt is not None else self.retry_at - time.monotonic()
+        if select.select([0], [], [], max(0.0, min(1.0, wait)))[0]:
             self.read_keys()
-        if time.monotonic() < self.retry_at:
+        if self.attempt is None or not self.attempt.done.is_set():
             return
-        try:
-            self.sock = self.reconnect()
-        except ConnectError as err:
+        attempt, self.attempt = self.attempt, None
+        if attempt.sock is None:
             delay = self.backoff.next()
             self.retry_at = time.monotonic() + delay
-            self.show(f"! {err}: reconnecting in {delay:g} s (Ctrl-C quits)")
+            self.show(f"! {attempt.error}: reconnecting in {delay:g} s (Ctrl-C quits)")
             return
+        self.sock = attempt.sock
         self.show(f"* reconnected to {self.address}")
         try:
             self.sock.sendall(self.server.new_connection())
@@ -551,10 +573,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"argument --nick: {protocol.NICK_RULE}")
 
     def reconnect() -> socket.socket:
-        return connect(args.host, args.port, RECONNECT_TIMEOUT)
+        return connect(args.host, args.port)
 
     try:
-        sock = connect(args.host, args.port)
+        sock = reconnect()
     except ConnectError as err:
         print(err, file=sys.stderr)
         sys.exit(1)

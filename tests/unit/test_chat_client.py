@@ -379,3 +379,28 @@ def test_terminal_client_reconnects_rejoins_and_ctrl_c_still_quits(chat_server_f
         "! connection lost: reconnecting in 1 s (Ctrl-C quits)") == 2)
     tmux.run("send-keys", "-t", "chat", "C-c")
     tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
+
+
+def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_server_factory, chat_tmux) -> None:
+    first = chat_server_factory(rate=0)
+    port = first.port
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(port),
+                      "--nick", "dave"])
+    tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now dave" in rows)
+    first.stop()
+    # the port answers no more: a listener whose backlog is full and that never accepts drops every SYN
+    with socket.create_server(("127.0.0.1", port), backlog=0) as black_hole:
+        fillers = []
+        with contextlib.suppress(TimeoutError):
+            for _ in range(5):  # until the backlog is full and a connect hangs
+                fillers.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        assert len(fillers) < 5, "the backlog never filled up"
+        tmux.wait("the status line", lambda rows: "! connection lost: reconnecting in 1 s (Ctrl-C quits)" in rows)
+        time.sleep(1.5)  # the attempt has begun, and hangs
+        tmux.type("typed while connecting", enter=False)
+        tmux.wait("the typed text", lambda rows: rows[-1] == "(no room)> typed while connecting")
+        tmux.run("send-keys", "-t", "chat", "C-c")
+        tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
+        assert black_hole.fileno() >= 0
+        for filler in fillers:
+            filler.close()
