@@ -6,6 +6,9 @@ process (pinned to CPU 1), then prints one table row; all rows also go to bench/
   burst   CLIENTS clients in one room each send MESSAGES messages as fast as they can
   steady  CLIENTS clients in ROOMS rooms, RATE messages/s in total for DURATION s
   idle    CLIENTS clients connect and join ROOMS rooms, then hold their connections
+  flood   CLIENTS bystanders in one room, RATE messages/s in total for DURATION s, while FLOODERS
+          connections from one other address flood 64 KiB of blank lines at a time and never read
+          (bench/flood.py); the server runs with its default limits, and is stopped during the flood
 
 The primary figure is the server's own CPU time per delivery (one line written to one recipient):
 one Python load generator saturates long before the server does on a 2-core machine.
@@ -19,6 +22,7 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,13 +38,19 @@ SERVER_CPU, LOAD_CPU = 0, 1
 
 # The server's limits relaxed for the load: no rate limit (the generator sends as fast as it can), no
 # idle timeout, room for every generated client from the one loopback address, warnings only in the log.
-SERVER_FLAGS = ["--rate", "0", "--idle-timeout", "0", "--max-clients", "20000",
+SERVER_FLAGS = ["--rate", "0", "--idle-timeout", "0", "--max-clients", "12000",
                 "--max-clients-per-address", "20000", "--log-level", "warning"]
+
+# The flood scenario keeps the server's default limits (the rate limit above all); its bystanders come
+# from addresses of their own (127.0.1.x), the flooders from FLOOD_SOURCE.
+FLOOD_FLAGS = ["--log-level", "warning"]
+FLOOD_SOURCE = "127.0.0.1"
 
 TARGETS = {
     "burst": "<= 0.5 us server CPU per delivery, zero loss",
     "steady": "p99 latency < 20 ms, zero loss",
     "idle": "peak RSS < 150 MiB, connect-and-join < 5 s",
+    "flood": "bystanders' p99 < 20 ms, zero loss, peak RSS < 64 MiB, SIGTERM < 2 s",
 }
 
 
@@ -53,27 +63,33 @@ class Scenario:
     rate: float = 0.0  # messages/s in total (steady)
     duration: float = 0.0  # seconds (steady)
     hold: float = 2.0  # seconds the connections are held before memory is read (idle)
+    flooders: int = 0  # connections flooding from one address (flood)
 
 
 FULL = {
     "burst": Scenario("burst", clients=100, rooms=1, messages=100),
     "steady": Scenario("steady", clients=10_000, rooms=100, rate=1000, duration=30),
     "idle": Scenario("idle", clients=10_000, rooms=100),
+    "flood": Scenario("flood", clients=100, rooms=1, rate=100, duration=10, flooders=50),
 }
 QUICK = {
     "burst": Scenario("burst", clients=50, rooms=1, messages=20),
     "steady": Scenario("steady", clients=1_000, rooms=10, rate=500, duration=3),
     "idle": Scenario("idle", clients=1_000, rooms=10, hold=0.5),
+    "flood": Scenario("flood", clients=50, rooms=1, rate=50, duration=3, flooders=50),
 }
 
 
 def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
     log = RESULTS.parent / f"server-{scenario.name}.log"
-    server = ServerProcess(python, SERVER_FLAGS, SERVER_CPU if pin else None, log)
+    flood = scenario.name == "flood"
+    server = ServerProcess(python, FLOOD_FLAGS if flood else SERVER_FLAGS, SERVER_CPU if pin else None, log)
     gen = LoadGen("127.0.0.1", server.port)
+    flooders: subprocess.Popen[str] | None = None
     row: dict[str, object] = {"scenario": scenario.name, "clients": scenario.clients, "rooms": scenario.rooms}
     try:
-        connect_s = gen.connect_and_join(scenario.clients, lambda i: f"#{scenario.name}{i % scenario.rooms}")
+        connect_s = gen.connect_and_join(scenario.clients, lambda i: f"#{scenario.name}{i % scenario.rooms}",
+                                         source_of=(lambda i: f"127.0.1.{i % 250 + 1}") if flood else None)
         row["connect_join_s"] = connect_s
         gen.drain()  # join notices
         gen.reset_counters()
@@ -81,10 +97,15 @@ def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
         row["loadavg_at_start"] = Path("/proc/loadavg").read_text().split()[0]
         cpu0, stat0, t0 = server.cpu_seconds(), server.cpu_seconds_stat(), time.perf_counter_ns()
         gen0 = os.times()
+        if flood:
+            flooders = subprocess.Popen([sys.executable, "-m", "bench.flood", "--port", str(server.port),
+                                         "--source", FLOOD_SOURCE, "--connections", str(scenario.flooders)],
+                                        cwd=REPO, stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)  # the flood under way before the bystanders talk
         if scenario.name == "burst":
             sent = scenario.clients * scenario.messages
             gen.burst(scenario.messages)
-        elif scenario.name == "steady":
+        elif scenario.name in ("steady", "flood"):
             sent = gen.steady(scenario.rate, scenario.duration)
         else:
             sent = 0
@@ -119,8 +140,12 @@ def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
             dropped_by_server=gen.dead,
         )
     finally:
-        code, stop_s = server.stop()
+        code, stop_s = server.stop()  # during the flood, in the flood scenario
         gen.close()
+        if flooders is not None:
+            flooders.terminate()
+            out, _ = flooders.communicate(timeout=10)
+            row.update(json.loads(out.strip().splitlines()[-1]) if out.strip() else {})
     row.update(server_exit=code, server_stop_s=stop_s)
     warnings = [line for line in server.log_text().splitlines() if " WARNING " in line or " ERROR " in line]
     row["server_warnings"] = len(warnings)
@@ -149,6 +174,9 @@ def verdict(name: str, row: dict[str, object]) -> str:
         ok = number("cpu_us_per_delivery") <= 0.5 and number("loss") == 0
     elif name == "steady":
         ok = number("p99_ms") < 20 and number("loss") == 0
+    elif name == "flood":
+        ok = (number("p99_ms") < 20 and number("loss") == 0 and number("peak_rss_mib") < 64
+              and number("server_stop_s") < 2 and number("held") == row["clients"])
     else:
         ok = (number("peak_rss_mib") < 150 and number("connect_join_s") < 5
               and number("held") == row["clients"])
@@ -218,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {LOAD_CPU})
     print(f"chat server benchmark{' (quick)' if args.quick else ''}: server {args.python} "
           f"{'pinned to CPU 0, load generator on CPU 1' if pin else 'unpinned (fewer than 2 CPUs)'}")
-    print(f"server flags: {' '.join(SERVER_FLAGS)}")
+    print(f"server flags: {' '.join(SERVER_FLAGS)} (flood: {' '.join(FLOOD_FLAGS)})")
 
     rows = []
     for name in names:
@@ -240,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: target {TARGETS[name]}: {row['verdict']}; server exit {row['server_exit']} "
               f"after SIGTERM in {row['server_stop_s']:.2f} s; {row['server_warnings']} server warnings; "
               f"load average {row.get('loadavg_at_start', '?')} at its start")
+        if "flood_bytes" in row:
+            print(f"{name}: {row['flood_connections']:,} flooding connections from {FLOOD_SOURCE} sent "
+                  f"{int(row['flood_bytes']) / 2**20:,.0f} MiB; the server cut {row['flood_cut']:,} of them")
         if "send_floor_us" in row:
             print(f"{name}: the machine's floor: a bare send() loop in the same pattern ({row['send_floor_sockets']:,} "
                   f"sockets, one room's fan-out at a time) costs {row['send_floor_us']:.2f} us per send on the "

@@ -75,15 +75,17 @@ class LoadGen:
 
     # --- connections -------------------------------------------------------------------------------
 
-    def connect_and_join(self, count: int, room_of: Callable[[int], str], window: int = 1000) -> float:
+    def connect_and_join(self, count: int, room_of: Callable[[int], str], window: int = 1000,
+                         source_of: Callable[[int], str] | None = None) -> float:
         """Open ``count`` connections, each sending ``/join room_of(i)`` once connected, at most ``window``
-        not yet joined at a time; return the seconds until every one has its join confirmed."""
+        not yet joined at a time, from source address ``source_of(i)`` if given; return the seconds until
+        every one has its join confirmed."""
         start = time.perf_counter()
         opened = 0
         progress = time.monotonic()
         while self.joined < count:
             while opened < count and opened - self.joined < window:
-                self._open(room_of(opened))
+                self._open(room_of(opened), source_of(opened) if source_of else None)
                 opened += 1
             before = self.joined
             self.poll(0.5)
@@ -93,9 +95,11 @@ class LoadGen:
                 raise RuntimeError(f"only {self.joined} of {count} clients joined (dead: {self.dead})")
         return time.perf_counter() - start
 
-    def _open(self, room: str) -> None:
+    def _open(self, room: str, source: str | None = None) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
+        if source is not None:
+            sock.bind((source, 0))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         result = sock.connect_ex(self.address)
         if result not in (0, errno.EINPROGRESS):

@@ -8,7 +8,11 @@ Without a terminal (stdin a pipe or a file) it is a line pump for scripts: each 
 each server line printed (and flushed) as it arrives; at the end of input it sends /quit and exits 0
 once the server has closed the connection.
 
-Either way: an unreachable server gives one line on stderr and exit code 1.
+Either way: an unreachable server gives one line on stderr and exit code 1. What the server sends is
+printed through chat.protocol.clean (no control, format or separator characters reach the terminal), in
+lines of at most MAX_SERVER_LINE bytes. When the connection drops, the terminal client reconnects (with
+a growing pause, at most RECONNECT_MAX s), takes its nickname back and rejoins its room; in pipe mode only
+with --reconnect.
 """
 
 from __future__ import annotations
@@ -21,10 +25,14 @@ import select
 import socket
 import sys
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
+from typing import IO
 
 from chat import protocol
 from chat.cli import ArgumentParser, port
+from chat.lines import TOO_LONG, LineReader
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -32,6 +40,9 @@ CONNECT_TIMEOUT = 10.0  # seconds
 SCROLLBACK = 2000  # lines the terminal screen keeps
 HISTORY = 200  # typed lines recalled with Up/Down
 READ_SIZE = 65536
+MAX_SERVER_LINE = 64 * 1024  # bytes of one line from the server; the rest of a longer one is dropped
+RECONNECT_FIRST = 1.0  # seconds before the first attempt to reconnect; doubled after each failure
+RECONNECT_MAX = 30.0  # seconds between attempts at most
 
 # What the client learns from the server's notices (formats in chat.protocol).
 NICK_NOTICE = re.compile(rf"\* (?:welcome to chatlab! )?you are (?:now )?({protocol.NICK_RE.pattern})")
@@ -39,60 +50,210 @@ JOINED_NOTICE = re.compile(rf"\* you joined ({protocol.ROOM_RE.pattern}) ")
 LEFT_NOTICE = re.compile(rf"\* you left ({protocol.ROOM_RE.pattern})$")
 
 
-def connect(host: str, port_number: int) -> socket.socket | None:
-    """A connected socket, or None after one line on stderr saying why not."""
+class ConnectError(Exception):
+    """Why there is no connection, as one line."""
+
+
+def connect(host: str, port_number: int) -> socket.socket:
+    """A connected socket; raises ConnectError."""
     try:
         sock = socket.create_connection((host, port_number), timeout=CONNECT_TIMEOUT)
+    except socket.gaierror as err:
+        raise ConnectError(f"cannot resolve {host}: {err.strerror}") from None
     except OSError as err:
         reason = err.strerror or str(err) or type(err).__name__
-        print(f"cannot connect to {host}:{port_number}: {reason}", file=sys.stderr)
-        return None
+        raise ConnectError(f"cannot connect to {host}:{port_number}: {reason}") from None
     sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 
+class ServerLines:
+    """What the server sends, as lines fit to print (split with a cap on their length, cleaned), and the
+    nickname and room its notices tell of. The same for the terminal and for pipes."""
+
+    def __init__(self) -> None:
+        self.reader = LineReader(MAX_SERVER_LINE)
+        self.nick = ""
+        self.room: str | None = None
+        self.welcomed = False  # the server greeted us on this connection
+
+    def feed(self, data: bytes) -> list[str]:
+        self.reader.feed(data)
+        lines = []
+        for raw in self.reader.lines():
+            if raw is TOO_LONG:
+                lines.append(f"! (a line from the server longer than {MAX_SERVER_LINE} bytes was dropped)")
+                continue
+            assert isinstance(raw, bytes)
+            line = protocol.clean(raw.decode(errors="replace"))
+            self._learn(line)
+            lines.append(line)
+        return lines
+
+    def unfinished(self) -> str:
+        """The last line if the server closed the connection before its newline."""
+        return protocol.clean(self.reader.unfinished().decode(errors="replace"))
+
+    def new_connection(self) -> bytes:
+        """Reconnected: forget the old connection's input; what takes our nickname and room back."""
+        self.reader = LineReader(MAX_SERVER_LINE)
+        self.welcomed = False
+        lines = [f"/nick {self.nick}"] if self.nick else []
+        if self.room:
+            lines.append(f"/join {self.room}")
+        return "".join(line + "\n" for line in lines).encode()
+
+    def _learn(self, line: str) -> None:
+        if not line.startswith(protocol.NOTICE):
+            return
+        if line.startswith("* welcome"):
+            self.welcomed = True
+        if match := NICK_NOTICE.match(line):
+            self.nick = match.group(1)
+        elif match := JOINED_NOTICE.match(line):
+            self.room = match.group(1)
+        elif (match := LEFT_NOTICE.match(line)) and match.group(1) == self.room:
+            self.room = None
+
+
+class Backoff:
+    """Pauses between attempts to reconnect: RECONNECT_FIRST, doubled each time up to RECONNECT_MAX."""
+
+    def __init__(self) -> None:
+        self.delay = RECONNECT_FIRST
+
+    def next(self) -> float:
+        delay, self.delay = self.delay, min(RECONNECT_MAX, self.delay * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = RECONNECT_FIRST
+
+
 # --- without a terminal ------------------------------------------------------------------------------
 
 
-def run_piped(sock: socket.socket, nick: str | None) -> int:
-    """Send stdin's lines (then /quit), print the server's lines; return once the server closes."""
+class Link:
+    """The current connection, shared by the thread that sends stdin's lines and the one that receives."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock  # None while reconnecting
+        self.quitting = False  # stdin has ended: /quit is (being) sent, no reconnecting
+        self.closed = False  # the session is over: nothing more to send
+        self._changed = threading.Condition()
+
+    def send(self, data: bytes) -> None:
+        """Send on the current connection; while there is none, wait for the next one."""
+        with self._changed:
+            while not self.closed:
+                sock = self.sock
+                if sock is None:
+                    self._changed.wait()
+                    continue
+                try:
+                    sock.sendall(data)
+                    return
+                except OSError:  # dropped: the receiving side notices and reconnects (or ends)
+                    self._changed.wait_for(lambda failed=sock: self.sock is not failed or self.closed)
+
+    def replace(self, sock: socket.socket | None) -> None:
+        old = self.sock
+        if old is not None:  # a send blocked on the old socket fails at once and lets go of the lock
+            with contextlib.suppress(OSError):
+                old.shutdown(socket.SHUT_RDWR)
+        with self._changed:
+            self.sock = sock
+            self._changed.notify_all()
+        if old is not None:
+            old.close()
+
+    def close(self) -> None:
+        with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+
+def run_piped(sock: socket.socket, nick: str | None, reconnect: Callable[[], socket.socket] | None) -> int:
+    """Send stdin's lines (then /quit), print the server's lines; return once the server closes. With
+    ``reconnect`` (which makes a new connection or raises ConnectError), a dropped connection is made
+    again (status lines on stderr) until stdin has ended."""
+    link = Link(sock)
     if nick:
-        sock.sendall(f"/nick {nick}\n".encode())
-    threading.Thread(target=_send_stdin, args=(sock,), daemon=True).start()
+        link.send(f"/nick {nick}\n".encode())
+    threading.Thread(target=_send_stdin, args=(link,), daemon=True).start()
     out = sys.stdout.buffer
-    pending = b""
+    server = ServerLines()
+    backoff = Backoff()
+    try:
+        while True:
+            assert link.sock is not None
+            lost = _print_until_closed(link.sock, server, out, backoff)
+            if reconnect is None or link.quitting:
+                break
+            link.replace(None)
+            link.replace(_reconnect(reconnect, server, backoff, link, lost or "closed by the server"))
+            if link.sock is None:  # stdin ended meanwhile
+                return 0
+    finally:
+        link.close()
+    if rest := server.unfinished():
+        out.write((rest + "\n").encode())
+        out.flush()
+    if lost:
+        print(f"connection lost: {lost}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_until_closed(sock: socket.socket, server: ServerLines, out: IO[bytes], backoff: Backoff) -> str:
+    """Print what the server sends until it closes (return "") or the connection fails (return why)."""
     while True:
         try:
             data = sock.recv(READ_SIZE)
         except OSError as err:
-            print(f"connection lost: {err.strerror or err}", file=sys.stderr)
-            return 1
+            return str(err.strerror or err)
         if not data:
-            break
-        complete, newline, pending = (pending + data).rpartition(b"\n")
-        if newline:  # every whole line of this read at once: one write, not one per line
-            out.write(complete + newline)
+            return ""
+        lines = server.feed(data)
+        if lines:  # every whole line of this read at once: one write, not one per line
+            out.write(("\n".join(lines) + "\n").encode())
             out.flush()
-    if pending:
-        out.write(pending + b"\n")
-        out.flush()
-    return 0
+        if server.welcomed:
+            backoff.reset()
 
 
-def _send_stdin(sock: socket.socket) -> None:
+def _reconnect(reconnect: Callable[[], socket.socket], server: ServerLines, backoff: Backoff, link: Link,
+               why: str) -> socket.socket | None:
+    """Connect again (status lines on stderr), then take the nickname and room back; None if stdin ends
+    first."""
+    while not link.quitting:
+        delay = backoff.next()
+        print(f"chat-client: connection lost ({why}); reconnecting in {delay:g} s", file=sys.stderr, flush=True)
+        time.sleep(delay)
+        try:
+            sock = reconnect()
+        except ConnectError as err:
+            why = str(err)
+            continue
+        print("chat-client: reconnected", file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):
+            sock.sendall(server.new_connection())
+        return sock
+    return None
+
+
+def _send_stdin(link: Link) -> None:
     # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader would hang the exit.
     pending = b""
-    try:
-        while data := os.read(0, READ_SIZE):
-            *lines, pending = (pending + data).split(b"\n")
-            if lines:
-                sock.sendall(b"".join(line + b"\n" for line in lines))
-        if pending:
-            sock.sendall(pending + b"\n")
-        sock.sendall(b"/quit\n")
-    except OSError:
-        pass  # the server went away: the receiving side reports it
+    while data := os.read(0, READ_SIZE):
+        *lines, pending = (pending + data).split(b"\n")
+        if lines:
+            link.send(b"".join(line + b"\n" for line in lines))
+    if pending:
+        link.send(pending + b"\n")
+    link.quitting = True
+    link.send(b"/quit\n")
 
 
 # --- on a terminal -----------------------------------------------------------------------------------
@@ -110,22 +271,43 @@ def ask_nick() -> str | None:
         print(protocol.NICK_RULE)
 
 
+class Attempt:
+    """One attempt to connect, in a daemon thread: ``done`` is set with ``sock`` or ``error``."""
+
+    def __init__(self, connect_once: Callable[[], socket.socket]) -> None:
+        self.sock: socket.socket | None = None
+        self.error = ""
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(connect_once,), daemon=True).start()
+
+    def _run(self, connect_once: Callable[[], socket.socket]) -> None:
+        try:
+            self.sock = connect_once()
+        except ConnectError as err:
+            self.error = str(err)
+        finally:
+            self.done.set()
+
+
 class ChatScreen:
     """The curses screen: scrollback, a status bar, and an input line with the room as its prompt."""
 
-    def __init__(self, stdscr: curses.window, sock: socket.socket, address: str) -> None:
+    def __init__(self, stdscr: curses.window, sock: socket.socket, address: str,
+                 reconnect: Callable[[], socket.socket]) -> None:
         self.stdscr = stdscr
-        self.sock = sock
+        self.sock: socket.socket | None = sock  # None while reconnecting
         self.address = address
+        self.reconnect = reconnect  # a new connection, or ConnectError
+        self.server = ServerLines()
+        self.backoff = Backoff()
+        self.retry_at = 0.0  # when to try reconnecting (time.monotonic())
+        self.attempt: Attempt | None = None  # the attempt to reconnect under way
         self.lines: deque[str] = deque(maxlen=SCROLLBACK)
-        self.nick = ""
-        self.room: str | None = None
         self.text: list[str] = []  # the input line
         self.cursor = 0
         self.history: list[str] = []
         self.recall = 0  # position in history while browsing with Up/Down
         self.scroll = 0  # screen rows scrolled back with PageUp
-        self.pending = b""
         self.quitting = False
         self.colors = {"*": curses.A_NORMAL, "!": curses.A_BOLD, "[": curses.A_NORMAL}
         if curses.has_colors():
@@ -138,50 +320,91 @@ class ChatScreen:
         stdscr.nodelay(True)
 
     @property
+    def nick(self) -> str:
+        return self.server.nick
+
+    @property
+    def room(self) -> str | None:
+        return self.server.room
+
+    @property
     def prompt(self) -> str:
         return f"{self.room or '(no room)'}> "
 
     def run(self) -> int:
-        """Until the server closes the connection."""
+        """Until the server closes the connection after /quit (or Ctrl-C while disconnected)."""
         while True:
             self.draw()
             try:
+                if self.sock is None:
+                    self.wait_to_reconnect()
+                    continue
                 readable, _, _ = select.select([self.sock, 0], [], [], 1.0)
                 if self.sock in readable and not self.receive():
-                    return 0
+                    if self.quitting:
+                        return 0
+                    self.connection_lost()
                 self.read_keys()
             except KeyboardInterrupt:
-                if self.quitting:
+                if self.quitting or self.sock is None:
                     return 0
                 self.submit("/quit")
+
+    # the connection
+
+    def connection_lost(self) -> None:
+        assert self.sock is not None
+        self.sock.close()
+        self.sock = None
+        delay = self.backoff.next()
+        self.retry_at = time.monotonic() + delay
+        self.show(f"! connection lost: reconnecting in {delay:g} s (Ctrl-C quits)")
+
+    def wait_to_reconnect(self) -> None:
+        """Keys go on working while disconnected; from retry_at, one attempt at a time, in a thread of its
+        own (a name to resolve or a host that does not answer never stops the screen)."""
+        if self.attempt is None and time.monotonic() >= self.retry_at:
+            self.attempt = Attempt(self.reconnect)
+        wait = 0.05 if self.attempt is not None else self.retry_at - time.monotonic()
+        if select.select([0], [], [], max(0.0, min(1.0, wait)))[0]:
+            self.read_keys()
+        if self.attempt is None or not self.attempt.done.is_set():
+            return
+        attempt, self.attempt = self.attempt, None
+        if attempt.sock is None:
+            delay = self.backoff.next()
+            self.retry_at = time.monotonic() + delay
+            self.show(f"! {attempt.error}: reconnecting in {delay:g} s (Ctrl-C quits)")
+            return
+        self.sock = attempt.sock
+        self.show(f"* reconnected to {self.address}")
+        try:
+            self.sock.sendall(self.server.new_connection())
+        except OSError:
+            self.connection_lost()
 
     # input from the server
 
     def receive(self) -> bool:
         """Read what the server sent; False once it has closed the connection."""
+        assert self.sock is not None
         try:
             data = self.sock.recv(READ_SIZE)
         except OSError as err:
             self.show(f"! connection lost: {err.strerror or err}")
             return False
         if not data:
+            if rest := self.server.unfinished():
+                self.show(rest)
             return False
-        *lines, self.pending = (self.pending + data).split(b"\n")
-        for raw in lines:
-            self.on_server_line(raw.rstrip(b"\r").decode(errors="replace"))
+        for line in self.server.feed(data):
+            self.show(line)
+        if self.server.welcomed:
+            self.backoff.reset()
         return True
 
-    def on_server_line(self, line: str) -> None:
-        if line.startswith(protocol.NOTICE):
-            if match := NICK_NOTICE.match(line):
-                self.nick = match.group(1)
-            elif match := JOINED_NOTICE.match(line):
-                self.room = match.group(1)
-            elif (match := LEFT_NOTICE.match(line)) and match.group(1) == self.room:
-                self.room = None
-        self.show(line)
-
     def show(self, line: str) -> None:
+        """Add a line to the scrollback (lines from the server come cleaned by ServerLines)."""
         self.lines.append(protocol.clean(line))
         if self.scroll:
             self.scroll += len(self.wrap(self.lines[-1], self.stdscr.getmaxyx()[1]))
@@ -247,6 +470,11 @@ class ChatScreen:
             command = None  # the server answers it with an error line
         if command is not None and command.name == protocol.QUIT:
             self.quitting = True
+        if self.sock is None:
+            if self.quitting:
+                raise KeyboardInterrupt  # nothing to say goodbye to: quit at once
+            self.show("! not connected: the line was not sent")
+            return
         try:
             self.sock.sendall((line + "\n").encode())
         except OSError as err:
@@ -283,6 +511,8 @@ class ChatScreen:
             for y, (part, attr) in enumerate(visible):
                 self.put(y, part, attr)
             where = f" {self.room or 'no room'}" + (f"  (scrolled back {self.scroll})" if self.scroll else "")
+            if self.sock is None:
+                where += f"  (disconnected: reconnecting in {max(0, self.retry_at - time.monotonic()):.0f} s)"
             status = f" {self.nick or '?'} @ {self.address} |{where}"
             self.put(height - 2, status.ljust(width), curses.A_REVERSE)
         prompt = self.prompt[: max(0, width - 2)]
@@ -304,7 +534,8 @@ class ChatScreen:
             self.stdscr.addnstr(y, 0, text, width - 1 if y == self.stdscr.getmaxyx()[0] - 1 else width, attr)
 
 
-def run_terminal(sock: socket.socket, nick: str | None, address: str) -> int:
+def run_terminal(sock: socket.socket, nick: str | None, address: str,
+                 reconnect: Callable[[], socket.socket]) -> int:
     if nick is None:
         nick = ask_nick()
     if nick:
@@ -315,7 +546,7 @@ def run_terminal(sock: socket.socket, nick: str | None, address: str) -> int:
     screens: list[ChatScreen] = []
 
     def session(stdscr: curses.window) -> int:
-        screens.append(ChatScreen(stdscr, sock, address))
+        screens.append(ChatScreen(stdscr, sock, address, reconnect))
         return screens[0].run()
 
     status = curses.wrapper(session)
@@ -334,18 +565,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="server port (default %(default)s)")
     parser.add_argument("--nick", metavar="NAME",
                         help="nickname to take (on a terminal, asked for when not given)")
+    parser.add_argument("--reconnect", action="store_true",
+                        help="without a terminal too, reconnect when the connection drops (on a terminal "
+                             "the client always does)")
     args = parser.parse_args(argv)
     if args.nick is not None and not protocol.is_valid_nick(args.nick):
         parser.error(f"argument --nick: {protocol.NICK_RULE}")
 
-    sock = connect(args.host, args.port)
-    if sock is None:
+    def reconnect() -> socket.socket:
+        return connect(args.host, args.port)
+
+    try:
+        sock = reconnect()
+    except ConnectError as err:
+        print(err, file=sys.stderr)
         sys.exit(1)
     try:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            status = run_terminal(sock, args.nick, f"{args.host}:{args.port}")
+            status = run_terminal(sock, args.nick, f"{args.host}:{args.port}", reconnect)
         else:
-            status = run_piped(sock, args.nick)
+            status = run_piped(sock, args.nick, reconnect if args.reconnect else None)
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:  # our output was closed (e.g. `| head`): nothing left to do

@@ -8,11 +8,16 @@ Line kinds sent by the server:
   ``[#room] nick: text``        room message
   ``[#room] * nick action``     /me in a room
   ``[private] nick: text``      private message (/msg)
+
+No line is longer than the server's line limit: a list (/who, /rooms) that does not fit comes as numbered
+lines ``* rooms (1/3): ...`` to ``(3/3)``. What users wrote goes through ``clean`` (the one rule against
+forged lines and hidden text, used by the client too on all it prints).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 MAX_NICK_LEN = 32
@@ -57,8 +62,16 @@ HELP_TEXT = (
     "/help, /quit or /exit; //text sends /text"
 )
 
-# C0 and C1 control characters and DEL (tab excepted) would drive the readers' terminals: replace them.
-_CONTROLS = {c: "\ufffd" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if c != 0x09}
+# Characters that could drive a reader's terminal, forge a line or hide text, and so are replaced: controls (Cc:
+# C0, C1, DEL; tab excepted), format characters (Cf: bidi controls, zero-width characters, the BOM, soft hyphen,
+# tags) and the line and paragraph separators (Zl, Zp). A zero-width joiner between two visible non-ASCII
+# characters is kept: it builds emoji sequences (and ligatures in some scripts) and hides nothing there.
+HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+REPLACEMENT = "\ufffd"
+ZWJ = "\u200d"
+BOM = "\ufeff"
+ELLIPSIS = "\u2026"
+MAX_ECHO = 60  # characters of a refused argument quoted back in an error line
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +88,35 @@ class ProtocolError(Exception):
 
 
 def clean(text: str) -> str:
-    """Text safe to show on a terminal: control characters become U+FFFD."""
-    return text if text.isprintable() else text.translate(_CONTROLS)
+    """Text safe to show on a terminal: every character of HIDDEN_CATEGORIES becomes U+FFFD (tab and
+    emoji-joining ZWJs kept). The one rule for the server's lines and what the client prints."""
+    if text.isprintable():  # the usual case, in C: nothing to replace
+        return text
+    chars = list(text)
+    last = len(chars) - 1
+    for i, char in enumerate(chars):
+        if char == "\t" or char.isprintable() or unicodedata.category(char) not in HIDDEN_CATEGORIES:
+            continue
+        if char == ZWJ and 0 < i < last and _joinable(chars[i - 1]) and _joinable(chars[i + 1]):
+            continue
+        chars[i] = REPLACEMENT
+    return "".join(chars)
+
+
+def _joinable(char: str) -> bool:
+    return char > "\x7f" and char.isprintable()
+
+
+def quote(text: str) -> str:
+    """A refused argument as an error line shows it: cleaned, and cut to MAX_ECHO characters."""
+    text = clean(text)
+    return text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + ELLIPSIS
+
+
+def fit(line: str, limit: int) -> str:
+    """``line`` cut to at most ``limit`` bytes of UTF-8 (never inside a character)."""
+    data = line.encode()
+    return line if len(data) <= limit else data[:limit].decode(errors="ignore")
 
 
 def is_valid_nick(name: str) -> bool:
@@ -88,7 +128,9 @@ def is_valid_room(name: str) -> bool:
 
 
 def parse(line: str) -> Command | None:
-    """Parse one line (newline already removed). None for a blank line. Raises ProtocolError."""
+    """Parse one line (newline already removed). None for a blank line. Raises ProtocolError.
+    A leading BOM is ignored."""
+    line = line.removeprefix(BOM)
     if not line or line.isspace():
         return None
     if not line.startswith("/"):
@@ -100,7 +142,7 @@ def parse(line: str) -> Command | None:
     name = ALIASES.get(word.lower(), word.lower())
     rest = rest.strip()
     if name not in COMMANDS:
-        raise ProtocolError(f"unknown command /{clean(word)} (try /help)")
+        raise ProtocolError(f"unknown command /{quote(word)} (try /help)")
     if name == QUIT:
         return Command(QUIT)  # anything after /quit is ignored
     if name in NO_ARGUMENT:
@@ -111,14 +153,12 @@ def parse(line: str) -> Command | None:
         raise ProtocolError(f"usage: {USAGE[name]}")
     if name == NICK:
         if not is_valid_nick(rest):
-            raise ProtocolError(
-                f'invalid nickname "{clean(rest)}": {NICK_RULE}'
-            )
+            raise ProtocolError(f'invalid nickname "{quote(rest)}": {NICK_RULE}')
         return Command(NICK, target=rest)
     if name == JOIN:
         if not is_valid_room(rest):
             raise ProtocolError(
-                f'invalid room name "{clean(rest)}": use # then 1-{MAX_ROOM_LEN} letters, digits, _ or -'
+                f'invalid room name "{quote(rest)}": use # then 1-{MAX_ROOM_LEN} letters, digits, _ or -'
             )
         return Command(JOIN, target=rest)
     if name == ME:
@@ -190,16 +230,39 @@ def left(nick: str, room: str, reason: str = "") -> str:
     return notice(f"{nick} left {room} ({reason})" if reason else f"{nick} left {room}")
 
 
-def who(room: str, nicks: list[str]) -> str:
-    return notice(f"members of {room}: {', '.join(sorted(nicks, key=str.lower))}")
+def listing(head: str, items: list[str], limit: int) -> list[str]:
+    """``* HEAD: a, b, c`` in one line if it fits in ``limit`` bytes; otherwise in as many lines as needed,
+    numbered ``* HEAD (1/3): ...`` to ``* HEAD (3/3): ...``: a list is complete with its unnumbered line or
+    with its line (n/n). (IRC splits NAMES and LIST the same way, with an end line instead.)"""
+    whole = notice(f"{head}: {', '.join(items)}")
+    if len(whole.encode()) <= limit:
+        return [whole]
+    widest = len(notice(f"{head} ({len(items)}/{len(items)}): ").encode())
+    budget = max(1, limit - widest)
+    parts: list[list[str]] = [[]]
+    used = 0
+    for item in items:
+        size = len(item.encode()) + 2  # with its ", "
+        if parts[-1] and used + size - 2 > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(item)
+        used += size
+    return [notice(f"{head} ({k}/{len(parts)}): {', '.join(part)}") for k, part in enumerate(parts, 1)]
 
 
-def rooms(counts: list[tuple[str, int]]) -> str:
-    """``* rooms: #a (2), #b (1)`` sorted by name (case-insensitively), or ``* rooms: none``."""
+def who(room: str, nicks: list[str], limit: int) -> list[str]:
+    """``* members of #room: a, b`` sorted by name (case-insensitively), split as ``listing`` says."""
+    return listing(f"members of {room}", sorted(nicks, key=str.lower), limit)
+
+
+def rooms(counts: list[tuple[str, int]], limit: int) -> list[str]:
+    """``* rooms: #a (2), #b (1)`` sorted by name (case-insensitively), or ``* rooms: none``; split as
+    ``listing`` says."""
     if not counts:
-        return notice("rooms: none")
+        return [notice("rooms: none")]
     ordered = sorted(counts, key=lambda item: (item[0].lower(), item[0]))
-    return notice("rooms: " + ", ".join(f"{name} ({count})" for name, count in ordered))
+    return listing("rooms", [f"{name} ({count})" for name, count in ordered], limit)
 
 
 def bye() -> str:
@@ -227,7 +290,7 @@ def nick_taken(nick: str) -> str:
 
 
 def no_such_nick(nick: str) -> str:
-    return error(f"no such nickname: {clean(nick)}")
+    return error(f"no such nickname: {quote(nick)}")
 
 
 def line_too_long(limit: int) -> str:
@@ -239,7 +302,11 @@ def invalid_utf8() -> str:
 
 
 def rate_limited(rate: float) -> str:
-    return error(f"too many lines (limit {rate:g}/s), line ignored")
+    return error(f"too many lines (limit {rate:g}/s): slowing down, your next lines wait their turn")
+
+
+def excess_flood(limit: int) -> str:
+    return error(f"excess flood (over {limit} bytes waiting), disconnecting")
 
 
 def server_full(limit: int) -> str:

@@ -1,5 +1,6 @@
 """A token bucket: ``rate`` lines per second on average, bursts of up to ``burst``. Pure code: the
-caller passes the current time (seconds, monotonic)."""
+caller passes the current time (seconds, monotonic). Tokens may go below zero (``charge``): a costly
+request is paid for with the time its sender then has to wait."""
 
 from __future__ import annotations
 
@@ -15,12 +16,26 @@ class TokenBucket:
         self._tokens = burst
         self._stamp = now
 
+    def _refill(self, now: float) -> float:
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        return self._tokens
+
     def take(self, now: float) -> bool:
         """Spend one token if there is one; False when the caller is over the limit."""
-        tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if tokens < 1:
-            self._tokens = tokens
+        if self._refill(now) < 1:
             return False
-        self._tokens = tokens - 1
+        self._tokens -= 1
         return True
+
+    def charge(self, tokens: float) -> None:
+        """Spend ``tokens`` more, into debt if need be (call right after take, with the same ``now``)."""
+        self._tokens -= tokens
+
+    def full(self, now: float) -> bool:
+        """Refilled to the whole burst: the caller has kept under the rate for a while."""
+        return self._refill(now) >= self._burst
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next token (0 if there is one)."""
+        return max(0.0, (1 - self._refill(now)) / self._rate)

@@ -6,17 +6,27 @@ Parsing lives in chat.protocol and chat.lines, the nick/room registry in chat.ro
 moves bytes. What a client is sent is queued on the client and written once per loop iteration (one
 transport.write per client per iteration however many lines it got), so a busy room costs one
 formatted message plus one list append per recipient.
+
+What a client sends is handled in turns of at most LINES_PER_TURN lines, each costing a rate token; its
+socket is not read while lines of it wait (for their turn, or for tokens: flood control as in IRC
+servers' fakelag), so the kernel's buffers and TCP flow control hold a flooder back, not our memory, and
+no client gets more than one turn per loop iteration. One over its rate gets one notice per episode;
+one with more than --max-recvq bytes waiting while over its rate is disconnected (excess flood).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
+import re
 import signal
 import socket
 import struct
 import sys
+import termios
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +34,7 @@ from typing import cast
 
 from chat import protocol
 from chat.cli import ArgumentParser, non_negative, port, positive_int, raise_open_files_limit
-from chat.lines import TOO_LONG, LineReader
+from chat.lines import TOO_LONG, LineReader, Marker
 from chat.protocol import Command, ProtocolError
 from chat.ratelimit import TokenBucket
 from chat.rooms import Member, NickTaken, Registry, Room
@@ -48,6 +58,17 @@ IDLE_TIMEOUT = 3600.0  # seconds without a line from a client before it is disco
 SHUTDOWN_GRACE = 1.5  # seconds given to clients to take their last lines on shutdown (all within 2 s)
 LISTEN_BACKLOG = 4096  # pending connections the kernel may queue (capped by net.core.somaxconn)
 READ_SIZE = 64 * 1024  # bytes taken from a socket at once
+MAX_RECVQ = 32 * 1024  # bytes of input that may wait while a client is over its rate (else: excess flood)
+LINES_PER_TURN = 50  # lines of one client handled before the others get their turn
+THROTTLE_CHECK = 0.5  # seconds between looks at what a throttled client has sent since (for /quit)
+RESERVED_FILES = 32  # open files kept for the server itself when --max-clients is clamped to the limit
+REFUSAL_LOG_INTERVAL = 10.0  # seconds summed up by one log line about refused connections
+REFUSAL_LOG_ADDRESSES = 5  # addresses named in that summary, the busiest first
+
+# A /quit (or /exit) line as chat.protocol.parse reads it, from its '/' on (LineReader.starts_a_line checks
+# that a line starts there): honoured at once even while over the rate.
+QUIT_LINE = re.compile(rb"/(?:[qQ][uU][iI][tT]|[eE][xX][iI][tT])(?: [^\n]*)?\r?\n")
+OUT_OF_FILES = "socket.accept() out of system resource"  # asyncio's message when accept() fails so
 
 
 @dataclass
@@ -61,6 +82,8 @@ class Config:
     rate: float = RATE
     burst: int = BURST
     idle_timeout: float = IDLE_TIMEOUT
+    max_recvq: int = MAX_RECVQ
+    refusal_log_interval: float = REFUSAL_LOG_INTERVAL
 
 
 class Client(asyncio.BufferedProtocol, Member):
@@ -70,8 +93,8 @@ class Client(asyncio.BufferedProtocol, Member):
     instead of allocating a fresh 256 KiB bytes object for every read as asyncio's Protocol does.
     """
 
-    __slots__ = ("address", "bucket", "gone", "idle_timer", "last_active", "outbox", "reader", "server",
-                 "transport")
+    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox", "paused",
+                 "quit_checked", "reader", "server", "throttled", "transport", "turn")
 
     def __init__(self, server: ChatServer) -> None:
         Member.__init__(self)
@@ -84,6 +107,11 @@ class Client(asyncio.BufferedProtocol, Member):
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
         self.gone = False  # disconnected (or refused): out of the registry, nothing more is queued
+        self.fd = -1  # the socket's file descriptor, to ask the kernel how much input waits in it
+        self.paused = False  # its socket is not being read: lines of it wait
+        self.turn: asyncio.Handle | None = None  # its next turn, when lines of it wait
+        self.throttled = False  # over its rate (told so once) until its bucket has refilled
+        self.quit_checked = 0  # input seen (fed + unread) when its waiting lines were last searched for /quit
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # a stream transport; not an asyncio.Transport instance under uvloop, so no isinstance check here
@@ -94,10 +122,10 @@ class Client(asyncio.BufferedProtocol, Member):
         return self.server.read_buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.server.received(self, self.server.read_buffer[:nbytes].tobytes())
+        self.server.received(self, self.server.read_buffer[:nbytes])
 
     def eof_received(self) -> bool:
-        return False  # the client closed its side: close ours
+        return False  # the client closed its side: close ours (seen only once its waiting lines were handled)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connection_lost(self, exc)
@@ -123,6 +151,9 @@ class ChatServer:
         self._flush_handle: asyncio.Handle | None = None
         self._stop: asyncio.Event | None = None
         self._all_gone: asyncio.Event | None = None
+        self._refused: Counter[tuple[str, str]] = Counter()  # (address, reason) since the last summary
+        self._refusal_log: asyncio.TimerHandle | None = None
+        self._spare_fd = -1  # given up for a moment when accept() finds no file descriptor left
         self._handlers: dict[str, Callable[[Client, Command], None]] = {
             protocol.SAY: self._say,
             protocol.NICK: self._nick,
@@ -142,6 +173,8 @@ class ChatServer:
         """Listen; return the address listened on."""
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._loop.set_exception_handler(self._loop_error)
+        self._spare_fd = os.open(os.devnull, os.O_RDONLY)
         self._listener = await self._loop.create_server(
             lambda: Client(self), self.config.host, self.config.port, backlog=LISTEN_BACKLOG
         )
@@ -155,8 +188,9 @@ class ChatServer:
         await self.start()
         if handle_signals:
             assert self._loop is not None
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._loop.add_signal_handler(sig, self.stop)
+            # SIGHUP too: a server run from a terminal that closes says goodbye to its clients and exits.
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                self._loop.add_signal_handler(sig, self._signalled, sig)
         await self.serve_until_stopped()
 
     async def serve_until_stopped(self) -> None:
@@ -164,6 +198,10 @@ class ChatServer:
         assert self._stop is not None
         await self._stop.wait()
         await self.shutdown()
+
+    def _signalled(self, sig: signal.Signals) -> None:
+        log.info("%s: shutting down", sig.name)
+        self.stop()
 
     def stop(self) -> None:
         """Ask serve() to shut down (call from the loop's thread, or via call_soon_threadsafe)."""
@@ -187,6 +225,10 @@ class ChatServer:
                 for client in list(self.clients):
                     client.transport.abort()
         await asyncio.sleep(0)  # let connection_lost callbacks run
+        self._log_refusals()
+        if self._spare_fd >= 0:
+            os.close(self._spare_fd)
+            self._spare_fd = -1
         log.info("stopped")
 
     # --- connections -------------------------------------------------------------------------------
@@ -201,7 +243,8 @@ class ChatServer:
         elif self.per_address[address] >= self.config.max_clients_per_address:
             refusal = protocol.too_many_from_address(self.config.max_clients_per_address)
         if refusal is not None:
-            log.warning("refused %s: %s", address, refusal)
+            self._count_refusal(address, "server full" if len(self.clients) >= self.config.max_clients
+                                else "per-address cap")
             client.gone = True
             transport.write(_encode(refusal))
             transport.close()
@@ -211,8 +254,10 @@ class ChatServer:
         self.clients.add(client)
         self.per_address[address] += 1
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small lines go out at once
+        if sock is not None:
+            client.fd = sock.fileno()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small lines go out at once
         transport.set_write_buffer_limits(high=self.config.max_outbuf)
         now = self._loop_time()
         client.last_active = now
@@ -245,6 +290,9 @@ class ChatServer:
         client.gone = True
         if client.idle_timer is not None:
             client.idle_timer.cancel()
+        if client.turn is not None:
+            client.turn.cancel()
+            client.turn = None
         room = self.registry.remove(client)
         if room is not None and tell_room:
             self.broadcast(room, client, protocol.left(client.nick, room.name, reason))
@@ -269,6 +317,63 @@ class ChatServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.disconnect(client, "too slow", abort=True)
 
+    def _count_refusal(self, address: str, reason: str) -> None:
+        """Refused connections are summed up in one log line per address and reason per interval."""
+        self._refused[address, reason] += 1
+        if self._refusal_log is None:
+            assert self._loop is not None
+            self._refusal_log = self._loop.call_later(self.config.refusal_log_interval, self._log_refusals)
+
+    def _log_refusals(self) -> None:
+        if self._refusal_log is not None:
+            self._refusal_log.cancel()
+            self._refusal_log = None
+        interval = f"{self.config.refusal_log_interval:g} s"
+        counts = self._refused.most_common()
+        for (address, reason), count in counts[:REFUSAL_LOG_ADDRESSES]:
+            log.warning("refused %s connection%s from %s in the last %s: %s", f"{count:,}",
+                        "" if count == 1 else "s", address, interval, reason)
+        if len(counts) > REFUSAL_LOG_ADDRESSES:
+            rest = counts[REFUSAL_LOG_ADDRESSES:]
+            log.warning("refused %s more connections from %d other addresses in the last %s",
+                        f"{sum(count for _, count in rest):,}", len({address for (address, _), _ in rest}),
+                        interval)
+        self._refused.clear()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        """asyncio's accept() found no file descriptor left (it stops accepting for a second by itself):
+        refuse what waits in the backlog with '! server full' instead of a traceback per attempt."""
+        listener = context.get("socket")  # the listening socket (an asyncio TransportSocket)
+        if context.get("message") != OUT_OF_FILES or not hasattr(listener, "fileno"):
+            loop.default_exception_handler(context)
+            return
+        self._refuse_backlog(listener.fileno())
+
+    def _refuse_backlog(self, listen_fd: int) -> None:
+        """Accept and close every pending connection with '! server full', using the spare descriptor."""
+        if self._spare_fd < 0:
+            return
+        os.close(self._spare_fd)
+        refusal = _encode(protocol.server_full(self.config.max_clients))
+        listener = socket.socket(fileno=listen_fd)  # the same descriptor, not a copy: detached below
+        try:
+            while True:
+                try:
+                    conn, peer = listener.accept()
+                except OSError:  # the backlog is empty (or still no descriptor)
+                    break
+                with conn:
+                    conn.setblocking(False)
+                    with contextlib.suppress(OSError):
+                        conn.send(refusal)
+                self._count_refusal(str(peer[0]) if peer else "?", "out of file descriptors")
+        finally:
+            listener.detach()
+            try:
+                self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+            except OSError:
+                self._spare_fd = -1
+
     def _check_idle(self, client: Client) -> None:
         deadline = client.last_active + self.config.idle_timeout
         if self._loop_time() < deadline:  # active since the timer was set: look again later
@@ -280,27 +385,104 @@ class ChatServer:
 
     # --- input -------------------------------------------------------------------------------------
 
-    def received(self, client: Client, data: bytes) -> None:
-        now = client.last_active = self._loop_time()
-        for raw in client.reader.feed(data):
+    def received(self, client: Client, data: memoryview) -> None:
+        if client.gone:
+            return
+        client.reader.feed(data)
+        if client.throttled and self._quit_waiting(client):
+            return
+        if client.turn is None:
+            self._turn(client)
+
+    def _turn(self, client: Client) -> None:
+        """Handle up to LINES_PER_TURN of a client's waiting lines, as its rate allows; then read its
+        socket again only if none is left, else come back at its next turn (or token)."""
+        client.turn = None
+        if client.gone:
+            return
+        reader, bucket = client.reader, client.bucket
+        now = self._loop_time()
+        if client.throttled and bucket is not None and bucket.full(now):
+            client.throttled = False  # under its rate long enough: the next excess is a new episode
+        for _ in range(LINES_PER_TURN):
+            if bucket is not None and bucket.wait(now) > 0:
+                if reader.has_line():
+                    self._throttle(client, now)
+                    return
+                break
+            raw = reader.next_line()
+            if raw is None:
+                break
+            client.last_active = now  # idle time counts from the last complete line
+            if bucket is not None:
+                bucket.charge(1)
+            self._line(client, raw)
             if client.gone:
                 return
-            if raw is TOO_LONG:
-                self.send(client, protocol.line_too_long(self.config.max_line))
-                continue
-            if client.bucket is not None and not client.bucket.take(now):
-                self.send(client, protocol.rate_limited(self.config.rate))
-                continue
-            try:
-                command = protocol.parse(raw.decode())
-            except UnicodeDecodeError:
-                self.send(client, protocol.invalid_utf8())
-                continue
-            except ProtocolError as err:
-                self.send(client, protocol.error(str(err)))
-                continue
-            if command is not None:
-                self._handlers[command.name](client, command)
+        else:
+            if reader.has_line():  # its turn is over; the others' come first
+                reader.compact()
+                self._pause(client)
+                assert self._loop is not None
+                client.turn = self._loop.call_soon(self._turn, client)
+                return
+        reader.compact()
+        if client.paused:
+            client.paused = False
+            client.transport.resume_reading()
+
+    def _line(self, client: Client, raw: bytes | Marker) -> None:
+        if raw is TOO_LONG:
+            self.send(client, protocol.line_too_long(self.config.max_line))
+            return
+        assert isinstance(raw, bytes)
+        try:
+            command = protocol.parse(raw.decode())
+        except UnicodeDecodeError:
+            self.send(client, protocol.invalid_utf8())
+            return
+        except ProtocolError as err:
+            self.send(client, protocol.error(str(err)))
+            return
+        if command is not None:
+            self._handlers[command.name](client, command)
+
+    def _throttle(self, client: Client, now: float) -> None:
+        """Over its rate with lines waiting: stop reading it until its next token (one notice per episode);
+        honour a waiting /quit at once; too much input waiting is an excess flood."""
+        self._pause(client)
+        client.reader.compact()
+        if not client.throttled:
+            client.throttled = True
+            self.send(client, protocol.rate_limited(self.config.rate))
+        unread = _unread_bytes(client.fd)
+        if client.reader.pending + unread > self.config.max_recvq:
+            farewell = _encode(protocol.excess_flood(self.config.max_recvq))
+            self.disconnect(client, "excess flood", farewell=farewell)
+            return
+        if self._quit_waiting(client, unread):
+            return
+        assert self._loop is not None and client.bucket is not None
+        wait = min(client.bucket.wait(now), THROTTLE_CHECK)  # before its next token: look for a /quit
+        client.turn = self._loop.call_at(now + wait, self._turn, client)
+
+    def _quit_waiting(self, client: Client, unread: int = 0) -> bool:
+        """A /quit among the lines of a throttled client (read, or ``unread`` in the kernel) is honoured
+        at once; what waits before it is dropped. True if the client is gone. Looked for only when
+        something came since the last look."""
+        seen = client.reader.fed + unread
+        if seen == client.quit_checked:
+            return False
+        client.quit_checked = seen
+        if client.reader.starts_a_line(QUIT_LINE, _peek(client.fd, unread)):
+            self._quit(client, Command(protocol.QUIT))
+            return True
+        return False
+
+    def _pause(self, client: Client) -> None:
+        if not client.paused:
+            client.paused = True
+            client.transport.pause_reading()
 
     # --- commands ----------------------------------------------------------------------------------
 
@@ -315,8 +497,12 @@ class ChatServer:
         room = client.room
         if room is None:
             self.send(client, protocol.join_first())
-        else:
-            self.broadcast(room, client, render(room.name, client.nick, text))
+            return
+        data = render(room.name, client.nick, text).encode()
+        if len(data) > self.config.max_line:  # the nick and room pushed it past the limit
+            self.send(client, protocol.line_too_long(self.config.max_line))
+            return
+        self._fan_out(room, client, data + b"\n")
 
     def _nick(self, client: Client, command: Command) -> None:
         try:
@@ -351,22 +537,35 @@ class ChatServer:
         log.info("%s left %s", client.nick, room.name)
 
     def _rooms(self, client: Client, command: Command) -> None:
-        self.send(client, protocol.rooms(self.registry.rooms()))
+        self._send_list(client, protocol.rooms(self.registry.rooms(), self.config.max_line))
 
     def _who(self, client: Client, command: Command) -> None:
         room = client.room
         if room is None:
             self.send(client, protocol.join_first())
         else:
-            self.send(client, protocol.who(room.name, [member.nick for member in room.members]))
+            nicks = [member.nick for member in room.members]
+            self._send_list(client, protocol.who(room.name, nicks, self.config.max_line))
+
+    def _send_list(self, client: Client, lines: list[str]) -> None:
+        """A list reply; each line past the first costs its asker a rate token (into debt if need be)."""
+        if client.bucket is not None:
+            client.bucket.charge(len(lines) - 1)
+        for line in lines:
+            self.send(client, line)
 
     def _msg(self, client: Client, command: Command) -> None:
         recipient = self.registry.find(command.target)
         if not isinstance(recipient, Client):
             self.send(client, protocol.no_such_nick(command.target))
             return
-        self.send(recipient, protocol.private_message(client.nick, command.text))
-        self.send(client, protocol.private_sent(recipient.nick, command.text))
+        delivered = protocol.private_message(client.nick, command.text)
+        confirmed = protocol.private_sent(recipient.nick, command.text)
+        if max(len(delivered.encode()), len(confirmed.encode())) > self.config.max_line:
+            self.send(client, protocol.line_too_long(self.config.max_line))
+            return
+        self.send(recipient, delivered)
+        self.send(client, confirmed)
 
     def _help(self, client: Client, command: Command) -> None:
         self.send(client, protocol.help_text())
@@ -383,11 +582,14 @@ class ChatServer:
         if not client.outbox:
             self._dirty.append(client)
             self._schedule_flush()
-        client.outbox.append(_encode(line))
+        client.outbox.append(self._encode(line))
 
     def broadcast(self, room: Room, sender: Member | None, line: str) -> None:
-        """Queue one line for every member of a room but the sender. The hot loop of the server."""
-        data = _encode(line)
+        """Queue one line for every member of a room but the sender."""
+        self._fan_out(room, sender, self._encode(line))
+
+    def _fan_out(self, room: Room, sender: Member | None, data: bytes) -> None:
+        """Queue one encoded line for every member of a room but the sender. The hot loop of the server."""
         dirty = self._dirty
         for member in room.members:
             if member is not sender:
@@ -415,6 +617,10 @@ class ChatServer:
             outbox.clear()
             client.transport.write(data)  # may call pause_writing -> too_slow
 
+    def _encode(self, line: str) -> bytes:
+        """A line as sent: never longer than the line limit the server enforces on its input."""
+        return (protocol.fit(line, self.config.max_line) + "\n").encode()
+
     def _loop_time(self) -> float:
         assert self._loop is not None
         return self._loop.time()
@@ -426,7 +632,31 @@ class ChatServer:
 
 
 def _encode(line: str) -> bytes:
+    """A server-made line (a farewell or refusal, short by construction)."""
     return (line + "\n").encode()
+
+
+def _peek(fd: int, size: int) -> bytes:
+    """Up to ``size`` bytes the kernel holds for a socket, left there for a later read."""
+    if fd < 0 or size <= 0:
+        return b""
+    sock = socket.socket(fileno=fd)  # the same descriptor, not a copy: detached below
+    try:
+        return sock.recv(size, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return b""
+    finally:
+        sock.detach()
+
+
+def _unread_bytes(fd: int) -> int:
+    """Bytes the kernel holds for a socket that have not been read yet."""
+    if fd < 0:
+        return 0
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _peer(peer: tuple | None) -> str:
@@ -460,6 +690,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
     parser.add_argument("--idle-timeout", type=non_negative, default=IDLE_TIMEOUT, metavar="SECONDS",
                         help="seconds without a line before a client is disconnected, 0 for never "
                              "(default %(default)s)")
+    parser.add_argument("--max-recvq", type=positive_int, default=MAX_RECVQ, metavar="BYTES",
+                        help="bytes of input that may wait while a client is over --rate before it is "
+                             "disconnected for excess flood (default %(default)s)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default %(default)s)")
     args = parser.parse_args(argv)
@@ -473,6 +706,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
         rate=args.rate,
         burst=args.burst,
         idle_timeout=args.idle_timeout,
+        max_recvq=args.max_recvq,
     )
     return config, args.log_level
 
@@ -483,7 +717,12 @@ def main(argv: list[str] | None = None) -> None:
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format=stamp + "%(levelname)s %(message)s")
-    raise_open_files_limit()
+    open_files = raise_open_files_limit()
+    if config.max_clients > open_files - RESERVED_FILES:
+        clamped = max(1, open_files - RESERVED_FILES)
+        log.warning("--max-clients %d lowered to %d: the open-files limit is %d (ulimit -n, LimitNOFILE=)",
+                    config.max_clients, clamped, open_files)
+        config.max_clients = clamped
     server = ChatServer(config)
     try:
         if uvloop is not None:
@@ -491,6 +730,9 @@ def main(argv: list[str] | None = None) -> None:
                 runner.run(server.serve(handle_signals=True))
         else:
             asyncio.run(server.serve(handle_signals=True))
+    except socket.gaierror as err:
+        log.error("cannot resolve %s: %s", config.host, err.strerror)
+        sys.exit(1)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
         log.error("cannot listen on %s:%d: %s", config.host, config.port, reason)

@@ -27,28 +27,30 @@ def _script(lines: list[str]) -> str:
 def run_session(host: Any, lines: list[str]) -> str:
     """Sends `lines`, then quits; returns everything the client printed."""
     result = host.run(f"({_script(lines)}) | timeout {DEADLINE_S} {CLIENT}")
-    assert result.rc == 0, f"chat-client on {host.backend.get_pretty_hostname()} failed: {result.stderr}"
+    assert result.rc == 0, f"chat-client on {host.backend.get_hostname()} failed: {result.stderr}"
     return result.stdout
 
 
 class BackgroundSession:
-    """A chat session that stays connected on a host until end() (or HOLD_MAX_S), its output in a file."""
+    """A chat session that stays connected on a host until end() (or HOLD_MAX_S), its output (and its
+    status lines on stderr) in a file. ``flags`` go to chat-client, e.g. "--reconnect"."""
 
-    def __init__(self, host: Any, lines: list[str]) -> None:
+    def __init__(self, host: Any, lines: list[str], flags: str = "") -> None:
         self.host = host
         name = unique("/tmp/chatlab-session-")
         self.output, self.hold = f"{name}.out", f"{name}.hold"
         hold = f"while [ -e {self.hold} ]; do sleep 0.2; done"
-        inner = f"({_script(lines)}; {hold}) | timeout {HOLD_MAX_S} {CLIENT} > {self.output} 2>&1"
+        inner = f"({_script(lines)}; {hold}) | timeout {HOLD_MAX_S} {CLIENT} {flags} > {self.output} 2>&1"
         host.run(f"touch {self.hold}; nohup sh -c {shlex.quote(inner)} > /dev/null 2>&1 &")
 
-    def wait_for(self, expected: str, deadline_s: float = DEADLINE_S) -> str:
-        """Polls the session's output until it contains `expected`; returns the output either way."""
+    def wait_for(self, expected: str, deadline_s: float = DEADLINE_S, times: int = 1) -> str:
+        """Polls the session's output until it contains `expected` (`times` times); returns the output
+        either way."""
         deadline = time.monotonic() + deadline_s
         content = ""
         while time.monotonic() < deadline:
             content = self.host.run(f"cat {self.output} 2>/dev/null").stdout
-            if expected in content:
+            if content.count(expected) >= times:
                 break
             time.sleep(0.3)
         return content

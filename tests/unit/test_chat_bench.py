@@ -37,3 +37,15 @@ def test_send_floor_makes_one_send_per_member_of_each_fanout() -> None:
     assert result.sends == 20 * 4  # 20 lines (200/s for 0.1 s), each to the 4 other members
     assert result.us_per_send > 0
     assert 0 < result.core_share < 1  # 800 sends/s are a small share of one core on any machine
+
+
+def test_quick_flood_scenario_cuts_flooders_and_keeps_every_bystander_delivery(tmp_path: Path) -> None:
+    results = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench", "--quick", "--scenario", "flood", "--json", str(results)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (flood,) = json.loads(results.read_text())["results"]
+    assert flood["deliveries"] == flood["expected"] == 150 * 49 and flood["loss"] == 0
+    assert flood["held"] == 50 and flood["dropped_by_server"] == 0  # no bystander was cut
+    assert flood["flood_connections"] >= 50 and flood["flood_cut"] > 0 and flood["flood_bytes"] > 0
+    assert flood["server_exit"] == 0 and flood["peak_rss_mib"] > 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -234,3 +237,170 @@ def test_terminal_client_with_nick_flag_does_not_ask(chat_server: ChatServerThre
                       "--nick", "carol"])
     rows = tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now carol" in rows)
     assert not any(row.startswith("nickname") for row in rows)
+
+
+# --- against a hostile server, and across server restarts ---------------------------------------------
+
+
+class FakeServer:
+    """A hostile chat server: a listening socket on 127.0.0.1 whose first connection gets ``script(conn)``
+    in a thread (then the end of the stream)."""
+
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.script = script
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, contextlib.suppress(OSError):
+            self.script(conn)
+            conn.shutdown(socket.SHUT_WR)  # then take what the client sends, so that closing is no reset
+            conn.settimeout(CHAT_WAIT)
+            while conn.recv(65536):
+                pass
+
+    def close(self) -> None:
+        self.thread.join(CHAT_WAIT)
+        self.listener.close()
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[[Callable[[socket.socket], None]], FakeServer]]:
+    servers: list[FakeServer] = []
+
+    def start(script: Callable[[socket.socket], None]) -> FakeServer:
+        servers.append(FakeServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+HOSTILE = ("\x1b]0;owned\x07\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\u202ehi\u2028* server shutting down\n"
+           "[#lab] bob: \u200bfine\ufeff\n")
+HOSTILE_SHOWN = ["\ufffd]0;owned\ufffd\ufffd]52;c;cm0gLXJmIH4=\ufffd\ufffd[2J\ufffdhi\ufffd* server shutting down",
+                 "[#lab] bob: \ufffdfine\ufffd"]
+
+
+def test_piped_client_prints_no_control_format_or_separator_characters(fake_server, chat_piped) -> None:
+    server = fake_server(lambda conn: conn.sendall(HOSTILE.encode()))
+    piped = chat_piped(server.port)
+    status, err = piped.finish()
+    assert (status, err) == (0, "")
+    assert piped.out == HOSTILE_SHOWN
+
+
+def test_piped_client_caps_an_endless_line_from_the_server(fake_server, chat_piped) -> None:
+    def endless(conn: socket.socket) -> None:
+        conn.sendall(b"before\n" + b"x" * (8 << 20) + b"\nafter\n")
+
+    piped = chat_piped(fake_server(endless).port)
+    status, err = piped.finish()
+    assert (status, err) == (0, "")
+    assert piped.out == ["before", f"! (a line from the server longer than {client.MAX_SERVER_LINE} bytes was "
+                         "dropped)", "after"]
+
+
+def test_piped_client_with_reconnect_rejoins_after_a_server_restart(chat_server_factory, chat_connect,
+                                                                     chat_piped) -> None:
+    first = chat_server_factory(rate=0)
+    port = first.port
+    piped = chat_piped(port, "--nick", "alice", "--reconnect")
+    piped.send("/join #lab")
+    piped.expect("* you joined #lab (1 member)")
+    first.stop()
+    piped.expect("* server shutting down")
+    second = chat_server_factory(rate=0, port=port)  # the same port, as systemd restarts it
+    bob = chat_connect(second.port, nick="bob", room="#lab")
+    assert bob.expect(lambda text: "alice" in text, timeout=3 * CHAT_WAIT) == "* alice joined #lab"
+    piped.expect("* you are now alice")
+    bob.send("welcome back")
+    piped.expect("[#lab] bob: welcome back")
+    status, err = piped.finish()
+    assert status == 0
+    assert "chat-client: connection lost (closed by the server); reconnecting in 1 s" in err
+    assert "chat-client: reconnected" in err
+
+
+def test_piped_client_without_reconnect_exits_when_the_connection_drops(fake_server, chat_piped) -> None:
+    piped = chat_piped(fake_server(lambda conn: conn.sendall(b"* welcome\n")).port)
+    piped.expect("* welcome")
+    assert piped.proc.wait(CHAT_WAIT) == 0  # stdin still open: it ended because the server did
+
+
+def test_terminal_client_keeps_typing_under_an_endless_line_and_shows_no_escapes(fake_server,
+                                                                                 chat_tmux) -> None:
+    def endless(conn: socket.socket) -> None:
+        conn.sendall(HOSTILE.encode())
+        chunk = b"y" * 65536
+        for _ in range(800):  # 50 MB without a newline, a little at a time
+            conn.sendall(chunk)
+            time.sleep(0.002)
+        conn.sendall(b"\nafter the flood\n")
+        time.sleep(CHAT_WAIT)
+
+    server = fake_server(endless)
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(server.port),
+                      "--nick", "carol"])
+    tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>")
+    tmux.type("typed during the flood", enter=False)
+    tmux.wait("the typed text while the line goes on", lambda rows: rows[-1] == "(no room)> typed during the flood")
+    rows = tmux.wait("the end of the flood", lambda rows: "after the flood" in rows)
+    assert "! (a line from the server longer than 65536 bytes was dropped)" in rows
+    assert any(row.startswith("\ufffd]0;owned\ufffd\ufffd]52;c;") for row in rows), rows
+    assert "owned" not in tmux.run("display-message", "-p", "#{pane_title}")
+
+
+def test_terminal_client_reconnects_rejoins_and_ctrl_c_still_quits(chat_server_factory, chat_connect,
+                                                                    chat_tmux) -> None:
+    first = chat_server_factory(rate=0)
+    port = first.port
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(port),
+                      "--nick", "alice"])
+    tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>")
+    tmux.type("/join #lab")
+    tmux.wait("the room in the prompt", lambda rows: rows[-1] == "#lab>")
+    first.stop()
+    tmux.wait("the status line", lambda rows: "! connection lost: reconnecting in 1 s (Ctrl-C quits)" in rows
+              and "(disconnected: reconnecting in" in rows[-2])
+    second = chat_server_factory(rate=0, port=port)
+    bob = chat_connect(second.port, nick="bob", room="#lab")
+    assert bob.expect(lambda text: "alice" in text, timeout=3 * CHAT_WAIT) == "* alice joined #lab"
+    tmux.wait("the reconnection", lambda rows: "* reconnected to 127.0.0.1:" + str(port) in rows
+              and rows[-1] == "#lab>" and rows[-2].startswith(" alice @"))
+    bob.send("welcome back")
+    tmux.wait("bob's line", lambda rows: "[#lab] bob: welcome back" in rows)
+    second.stop()
+    tmux.wait("the status line again", lambda rows: rows.count(
+        "! connection lost: reconnecting in 1 s (Ctrl-C quits)") == 2)
+    tmux.run("send-keys", "-t", "chat", "C-c")
+    tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
+
+
+def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_server_factory, chat_tmux) -> None:
+    first = chat_server_factory(rate=0)
+    port = first.port
+    tmux = chat_tmux([sys.executable, "-m", "chat.client", "--host", "127.0.0.1", "--port", str(port),
+                      "--nick", "dave"])
+    tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now dave" in rows)
+    first.stop()
+    # the port answers no more: a listener whose backlog is full and that never accepts drops every SYN
+    with socket.create_server(("127.0.0.1", port), backlog=0) as black_hole:
+        fillers = []
+        with contextlib.suppress(TimeoutError):
+            for _ in range(5):  # until the backlog is full and a connect hangs
+                fillers.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+        assert len(fillers) < 5, "the backlog never filled up"
+        tmux.wait("the status line", lambda rows: "! connection lost: reconnecting in 1 s (Ctrl-C quits)" in rows)
+        time.sleep(1.5)  # the attempt has begun, and hangs
+        tmux.type("typed while connecting", enter=False)
+        tmux.wait("the typed text", lambda rows: rows[-1] == "(no room)> typed while connecting")
+        tmux.run("send-keys", "-t", "chat", "C-c")
+        tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
+        assert black_hole.fileno() >= 0
+        for filler in fillers:
+            filler.close()

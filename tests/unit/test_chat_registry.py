@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from chat.lines import TOO_LONG, LineReader
+from chat.lines import TOO_LONG, LineReader, Marker
 from chat.ratelimit import TokenBucket
 from chat.rooms import Member, NickTaken, Registry
 
@@ -67,31 +69,66 @@ def test_rooms_are_sorted_by_name() -> None:
     assert registry.rooms() == [("#a", 1), ("#b", 2), ("#C", 1)]
 
 
+def fed(reader: LineReader, data: bytes) -> list[bytes | Marker]:
+    reader.feed(data)
+    return reader.lines()
+
+
 def test_lines_split_on_newline_and_drop_cr() -> None:
     reader = LineReader(10)
-    assert reader.feed(b"one\r\ntw") == [b"one"]
-    assert reader.feed(b"o\n\nthree\n") == [b"two", b"", b"three"]
-    assert reader.feed(b"") == []
+    assert fed(reader, b"one\r\ntw") == [b"one"]
+    assert fed(reader, b"o\n\nthree\n") == [b"two", b"", b"three"]
+    assert fed(reader, b"") == []
 
 
 def test_overlong_line_in_one_chunk_is_replaced_and_the_rest_kept() -> None:
     reader = LineReader(10)
-    assert reader.feed(b"a" * 11 + b"\nok\n" + b"b" * 10 + b"\r\n") == [TOO_LONG, b"ok", b"b" * 10]
+    assert fed(reader, b"a" * 11 + b"\nok\n" + b"b" * 10 + b"\r\n") == [TOO_LONG, b"ok", b"b" * 10]
 
 
 def test_overlong_line_across_chunks_is_discarded_without_buffering() -> None:
     reader = LineReader(10)
-    assert reader.feed(b"x" * 8) == []
-    assert reader.feed(b"x" * 8) == []  # over the limit: dropped, now discarding
-    assert reader.feed(b"y" * 1000) == []
-    assert reader.feed(b"yy\nafter\npart") == [TOO_LONG, b"after"]
-    assert reader.feed(b"ial\n") == [b"partial"]
+    assert fed(reader, b"x" * 8) == []
+    assert fed(reader, b"x" * 8) == []  # over the limit: dropped, now discarding
+    assert reader.pending == 0
+    assert fed(reader, b"y" * 1000) == []
+    assert reader.pending == 0
+    assert fed(reader, b"yy\nafter\npart") == [TOO_LONG, b"after"]
+    assert fed(reader, b"ial\n") == [b"partial"]
 
 
 def test_line_of_exactly_max_bytes_with_crlf_split_before_lf() -> None:
     reader = LineReader(4)
-    assert reader.feed(b"abcd\r") == []
-    assert reader.feed(b"\n") == [b"abcd"]
+    assert fed(reader, b"abcd\r") == []
+    assert fed(reader, b"\n") == [b"abcd"]
+
+
+def test_lines_are_taken_one_at_a_time_and_the_rest_waits() -> None:
+    reader = LineReader(10)
+    reader.feed(b"a\nbb\nc")
+    assert reader.has_line() and reader.pending == 6
+    assert reader.next_line() == b"a"
+    reader.compact()
+    assert reader.pending == 4 and reader.has_line()
+    assert reader.next_line() == b"bb"
+    assert not reader.has_line() and reader.next_line() is None and reader.pending == 1
+    assert reader.starts_a_line(re.compile(rb"c")) and not reader.starts_a_line(re.compile(rb"x"))
+    assert reader.starts_a_line(re.compile(rb"d"), b"\n\xef\xbb\xbfd")  # in bytes not fed yet, after a BOM
+    assert not reader.starts_a_line(re.compile(rb"d"), b"d")  # "cd": not at the start of a line
+    reader.feed(b"\n")
+    assert reader.lines() == [b"c"] and reader.pending == 0
+
+
+def test_an_endless_line_keeps_at_most_max_len_bytes() -> None:
+    # 50 MB without a newline, in 64 KiB reads: never more than max_len + 1 bytes of it kept
+    reader = LineReader(65536)
+    chunk = b"x" * 65536
+    for _ in range(800):
+        reader.feed(chunk)
+        assert reader.next_line() is None
+        assert reader.pending <= 65536 + 1 + len(chunk)
+    reader.feed(b"\nok\n")
+    assert reader.lines() == [TOO_LONG, b"ok"]
 
 
 def test_token_bucket() -> None:
@@ -103,3 +140,14 @@ def test_token_bucket() -> None:
     assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # never above burst
     with pytest.raises(ValueError):
         TokenBucket(rate=0, burst=1, now=0.0)
+
+
+def test_token_bucket_debt_wait_and_full() -> None:
+    bucket = TokenBucket(rate=2, burst=3, now=0.0)
+    assert bucket.full(0.0) and bucket.wait(0.0) == 0
+    assert bucket.take(0.0)
+    bucket.charge(4)  # a costly request: 2 tokens left, minus 4
+    assert bucket.wait(0.0) == 1.5  # 3 tokens short of one: 1.5 s at 2/s
+    assert not bucket.take(1.0)
+    assert bucket.take(1.5)
+    assert not bucket.full(2.0) and bucket.full(3.0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,16 +16,19 @@ from pathlib import Path
 import pytest
 from conftest import CHAT_WAIT, ChatConn, PipeLines
 
+from chat.server import RESERVED_FILES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
     """A chat server subprocess on 127.0.0.1 and an ephemeral port (read from its 'listening on' log)."""
 
-    def __init__(self, command: list[str], cwd: Path = REPO) -> None:
+    def __init__(self, command: list[str], cwd: Path = REPO,
+                 preexec: Callable[[], None] | None = None) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec)
         assert self.proc.stderr is not None
         self.stderr = PipeLines(self.proc.stderr, "the server's log")
         line = self.log_line(lambda text: "listening on" in text)
@@ -55,7 +60,7 @@ def chat_process() -> Iterator[ServerProcess]:
     server.stop()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess,
                                                      sig: signal.Signals) -> None:
     a = ChatConn("127.0.0.1", chat_process.port)
@@ -71,7 +76,9 @@ def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess
         assert conn.closed()[-1] == "* server shutting down"
     assert chat_process.proc.wait(CHAT_WAIT) == 0
     assert time.monotonic() - start < CHAT_WAIT
-    assert any("disconnected (server shutdown)" in line for line in chat_process.rest_of_log())
+    log = chat_process.rest_of_log()
+    assert any(line.endswith(f"INFO {sig.name}: shutting down") for line in log), log
+    assert any("disconnected (server shutdown)" in line for line in log)
 
 
 def test_shutdown_does_not_wait_for_a_client_that_does_not_read() -> None:
@@ -139,3 +146,44 @@ def test_port_in_use_is_one_clear_line(chat_process: ServerProcess) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"cannot listen on 127.0.0.1:{chat_process.port}: Address already in use" in done.stderr
+
+
+def test_max_clients_is_clamped_to_the_open_files_limit_in_one_log_line() -> None:
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    server = ServerProcess([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port", "0",
+                            "--max-clients", "1000", "--max-clients-per-address", "1000"], preexec=low_limit)
+    conns = []
+    try:
+        clamped = 100 - RESERVED_FILES
+        assert f"WARNING --max-clients 1000 lowered to {clamped}: the open-files limit is 100" in \
+            server.stderr.lines[0]
+        for _ in range(clamped):
+            conns.append(ChatConn("127.0.0.1", server.port))
+            assert conns[-1].line().startswith("* welcome")
+        extra = ChatConn("127.0.0.1", server.port)
+        assert extra.closed() == [f"! server full (max {clamped} clients), try again later"]
+        extra.close()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(CHAT_WAIT)
+        assert not [line for line in server.rest_of_log() if "Traceback" in line or " ERROR " in line]
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("program", ["chat.server", "chat.client"])
+def test_a_host_that_does_not_resolve_is_one_line(program: str) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare: the name is looked up in a network namespace of its own, so "
+                    "that no query leaves the machine")
+    done = subprocess.run(["unshare", "-n", sys.executable, "-m", program, "--host", "nonexistent.invalid",
+                           "--port", "5000"], cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=CHAT_WAIT)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].endswith("cannot resolve nonexistent.invalid: Temporary failure in name resolution")
