@@ -31,6 +31,7 @@ from the backup). :func:`confirm` refuses to overwrite a file changed meanwhile 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import ipaddress
 import json
@@ -93,6 +94,11 @@ def preflight() -> str | None:
 def clock(epoch: float) -> str:
     """``HH:MM:SS`` in this host's local time."""
     return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def timestamp() -> str:
+    """Now, for the log: ``2026-12-01 08:02:38.123``."""
+    return datetime.datetime.now().isoformat(sep=" ", timespec="milliseconds")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,7 +337,7 @@ def rollback_script(change: Change, befores: Sequence[Before], tools: Ifupdown) 
         f"dir={q(str(tools.confirm_dir))}",
         'why="${1:-requested}"',
         'log() { printf "netconfig: %s\\n" "$*"; '
-        'printf "%s netconfig: %s\\n" "$(date "+%Y-%m-%d %H:%M:%S")" "$*" >>"$dir/' + LOG + '"; }',
+        'printf "%s netconfig: %s\\n" "$(date "+%Y-%m-%d %H:%M:%S.%3N")" "$*" >>"$dir/' + LOG + '"; }',
         f'mv "$dir/{ARMED}" "$dir/{ROLLING_BACK}" 2>/dev/null || '
         '{ log "rollback: nothing to roll back (confirmed or rolled back already)"; exit 0; }',
         f'log "rollback ($why): putting back {"; ".join(b.describe() for b in befores)}"',
@@ -494,15 +500,20 @@ def _arm(seconds: int, tools: Ifupdown, description: str) -> Armed:
             capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
         if result.returncode != 0:
             raise ApplyError(f"cannot arm the rollback timer: systemd-run: {_last_line(result)}", rolled_back=True)
-        tools.log(f"armed: {unit}.timer rolls back at {clock(deadline)} unless confirmed")
+        _logged(tools, f"armed: {unit}.timer rolls back at {clock(deadline)} unless confirmed")
         return Armed(deadline, unit, None)
     # its lines go to the log by the script's own log(); ifupdown's output is not kept
     process = subprocess.Popen(["/bin/sh", "-c", 'sleep "$1"; exec /bin/sh "$2" timer', DETACHED_NAME,
                                 str(seconds), str(script)],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True, close_fds=True)
-    tools.log(f"armed: process {process.pid} rolls back at {clock(deadline)} unless confirmed")
+    _logged(tools, f"armed: process {process.pid} rolls back at {clock(deadline)} unless confirmed")
     return Armed(deadline, None, process.pid)
+
+
+def _logged(tools: Ifupdown, line: str) -> None:
+    tools.log(line)
+    _append_log(tools, line)
 
 
 def _stop_unit(unit: str) -> None:
@@ -569,7 +580,7 @@ def start_confirmed(change: Change, seconds: int, tools: Ifupdown, delay: float)
     def work() -> None:
         def log(line: str) -> None:
             with open(log_path, "a") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} netconfig: {line}\n")
+                f.write(f"{timestamp()} netconfig: {line}\n")
 
         quiet = Ifupdown(tools.interfaces_file, tools.state_dir, log)
         failure = _apply_live(change, befores, quiet)
@@ -674,7 +685,7 @@ def _waiting(tools: Ifupdown, ifaces: Sequence[str], what: str) -> dict[str, Any
 
 def _append_log(tools: Ifupdown, line: str) -> None:
     with contextlib.suppress(OSError), open(tools.confirm_dir / LOG, "a") as f:
-        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} netconfig: {line}\n")
+        f.write(f"{timestamp()} netconfig: {line}\n")
 
 
 def _last_log(tools: Ifupdown) -> str:

@@ -19,7 +19,7 @@ def play(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("ansible-playbook")
     if command is None:
         pytest.fail("ansible-playbook is not on PATH (use the project's venv: make lab-test)")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(SITE.parent / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(SITE.parents[1] / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run([command, "-i", str(inventory), str(SITE), *extra],
                           capture_output=True, text=True, env=env, check=False)
 
