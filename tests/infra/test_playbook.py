@@ -42,15 +42,19 @@ def test_site_in_check_mode_reports_no_change(inventory: Path) -> None:
     assert all(count == 0 for count in changed.values()), f"changed per host: {changed}"
 
 
-def test_site_refuses_to_reconfigure_the_interface_ansible_uses(
+def test_site_refuses_the_interface_ansible_uses_without_a_confirm_timeout(
     server: LabHost, inventory_data: dict[str, Any], inventory: Path
 ) -> None:
+    """With static_ip_confirm_timeout 0 (no confirmed change) the interface Ansible uses is refused, and the task's
+    msg is the reason itself. tests/infra/test_confirmed_apply.py moves it for real with a confirmed change."""
     management = inventory_data["_meta"]["hostvars"][server.name]["ansible_host"]
     holder = server.host.check_output(f"ip -o -4 addr show to {management}").split()
     assert holder, f"no interface of {server.name} holds {management}"
     before = server.host.file("/etc/network/interfaces").content_string
     result = play(inventory, "--limit", server.name, "-e", f"static_ip_interface={holder[1]}",
-                  "-e", "static_ip_address=198.51.100.77/24")
+                  "-e", "static_ip_address=198.51.100.77/24", "-e", "static_ip_confirm_timeout=0")
     assert result.returncode != 0, "site.yml changed the interface Ansible is connected through"
-    assert f"refusing to change {holder[1]}" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert f"msg: 'refusing to change {holder[1]}: {holder[1]} holds {management}, the address of this SSH " in flat
+    assert "'dict object'" not in result.stdout
     assert server.host.file("/etc/network/interfaces").content_string == before

@@ -62,8 +62,12 @@ rollback_at:
   description: When the host rolls back by itself (HH:MM:SS, its local time).
   type: str
   returned: when pending
+reconnect_delay:
+  description: Seconds to wait before reconnecting (the change goes live in the meantime).
+  type: int
+  returned: when pending
 reconnect_timeout:
-  description: Seconds left to reconnect in, leaving time for the confirm.
+  description: Seconds left to reconnect in (after reconnect_delay), leaving time for the confirm.
   type: int
   returned: when pending
 unreachable_msg:
@@ -103,6 +107,7 @@ from ansible.module_utils.chatlab_interfaces import (
 )
 
 APPLY_DELAY = 1.0  # seconds: this module's result reaches the controller before the connection's interface changes
+RECONNECT_DELAY = 2  # seconds before the first attempt to reconnect: the change is live by then
 CONFIRM_MARGIN = 5  # seconds of the confirm timeout kept for the confirm itself, after reconnecting
 
 
@@ -246,7 +251,8 @@ def main() -> None:
         reconnect_address=reconnect,
         previous_address=str(previous) if previous else fallback,
         rollback_at=armed.at,
-        reconnect_timeout=max(1, int(params["confirm_timeout"] - APPLY_DELAY - CONFIRM_MARGIN)),
+        reconnect_delay=RECONNECT_DELAY,
+        reconnect_timeout=max(1, int(params["confirm_timeout"] - RECONNECT_DELAY - CONFIRM_MARGIN)),
         unreachable_msg=f"{where} not reachable from here; the host rolls back to "
                         f"{previous if previous else 'its previous configuration'} by itself at {armed.at}",
         log=lines,
