@@ -78,7 +78,7 @@ class ApplyError(RuntimeError):
 
 
 class ConfirmError(RuntimeError):
-    """confirm/rollback cannot be done; ``str(e)`` is one clear line."""
+    """A confirmed change cannot be armed, confirmed or rolled back (nothing was changed); one clear line."""
 
 
 def preflight() -> str | None:
@@ -377,7 +377,14 @@ def rollback_script(change: Change, befores: Sequence[Before], tools: Ifupdown) 
 
 
 def _prepare(change: Change, tools: Ifupdown) -> list[Before]:
-    """Steps 1 and 2: the snapshot, the pending copy, the backup, the rollback script. Nothing live yet."""
+    """Steps 1 and 2: the snapshot, the pending copy, the backup, the rollback script. Nothing live yet.
+
+    Refuses (ConfirmError) while another change waits for confirmation: its pending copy and script are in use."""
+    waiting = armed_state(tools)
+    if waiting is not None:
+        raise ConfirmError(f"a change is waiting for confirmation ({waiting.get('summary')}, rolls back at "
+                           f"{clock(float(waiting.get('deadline', 0)))}): 'netconfig confirm' or 'netconfig rollback' "
+                           "first")
     befores = [snapshot(t.iface, tools) for t in change.targets]
     atomic_write(change.pending, change.new_text, like=target(change.path) if change.old_text is not None else None)
     if change.old_text is not None:
@@ -499,7 +506,7 @@ def _arm(seconds: int, tools: Ifupdown, description: str) -> Armed:
              "/bin/sh", str(script), "timer"],
             capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
         if result.returncode != 0:
-            raise ApplyError(f"cannot arm the rollback timer: systemd-run: {_last_line(result)}", rolled_back=True)
+            raise ConfirmError(f"cannot arm the rollback timer (nothing changed): systemd-run: {_last_line(result)}")
         _logged(tools, f"armed: {unit}.timer rolls back at {clock(deadline)} unless confirmed")
         return Armed(deadline, unit, None)
     # its lines go to the log by the script's own log(); ifupdown's output is not kept
@@ -540,13 +547,7 @@ def _disarm(state: dict[str, Any], tools: Ifupdown) -> None:
 
 def _arm_change(change: Change, seconds: int, tools: Ifupdown) -> tuple[list[Before], Armed]:
     if not MIN_CONFIRM_SECONDS <= seconds <= MAX_CONFIRM_SECONDS:
-        raise ApplyError(f"the confirm timeout must be {MIN_CONFIRM_SECONDS}-{MAX_CONFIRM_SECONDS} s, not {seconds}",
-                         rolled_back=True)
-    waiting = armed_state(tools)
-    if waiting is not None:
-        raise ApplyError(f"a change is waiting for confirmation already ({waiting.get('summary')}, rolls back at "
-                         f"{clock(float(waiting.get('deadline', 0)))}): 'netconfig confirm' or 'netconfig rollback' "
-                         "first", rolled_back=True)
+        raise ConfirmError(f"the confirm timeout must be {MIN_CONFIRM_SECONDS}-{MAX_CONFIRM_SECONDS} s, not {seconds}")
     befores = _prepare(change, tools)
     armed = _arm(seconds, tools, f"roll back {change.describe()} unless confirmed")
     _mark(tools.confirm_dir, {

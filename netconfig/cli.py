@@ -195,6 +195,9 @@ def cmd_set(args: argparse.Namespace) -> int:
         raise Failure("--apply and --dry-run exclude each other", EXIT_USAGE)
     if args.confirm is not None and not args.apply:
         raise Failure("--confirm needs --apply: it is the time to confirm the applied change in", EXIT_USAGE)
+    if args.confirm is not None and not apply.MIN_CONFIRM_SECONDS <= args.confirm <= apply.MAX_CONFIRM_SECONDS:
+        raise Failure(f"--confirm takes {apply.MIN_CONFIRM_SECONDS}-{apply.MAX_CONFIRM_SECONDS} seconds, not "
+                      f"{args.confirm}", EXIT_USAGE)
     if args.confirm is not None and args.force:
         raise Failure("--confirm and --force exclude each other: --force makes an unconfirmed change", EXIT_USAGE)
     path: Path = args.file
@@ -278,6 +281,8 @@ def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupd
         armed = apply.apply_confirmed(change, confirm_seconds, tools)
     except apply.ApplyError as e:
         raise Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED) from None
+    except apply.ConfirmError as e:
+        raise Failure(str(e)) from None
     out(f"waiting for confirmation: {change.describe()} is live, {change.path} not written yet; "
         f"'netconfig confirm' within {confirm_seconds} s, or the host rolls back by itself at {armed.at}")
     return 0

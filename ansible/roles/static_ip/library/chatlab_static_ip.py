@@ -236,7 +236,7 @@ def main() -> None:
             apply_change(change, tools)
             module.exit_json(log=lines, **result)
         armed = start_confirmed(change, params["confirm_timeout"], tools, APPLY_DELAY)
-    except (ApplyError, FilesError) as error:
+    except (ApplyError, ConfirmError, FilesError) as error:
         module.fail_json(msg=str(error), log=lines)
 
     local = ssh_local_address(session)
