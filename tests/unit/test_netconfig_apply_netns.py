@@ -210,8 +210,8 @@ def test_confirm_in_time_writes_the_file_and_disarms(armed: tuple[Netns, bytes])
     assert len(_sleepers(netns)) == 1
     second = netns.set("--address", "10.77.0.6/24", "--apply", "--confirm", "30")
     assert second.returncode == 1
-    assert second.stderr.splitlines()[-1].startswith(f"netconfig: error: a change is waiting for confirmation ({netns.iface} {NEW} "
-                                    "via 10.77.0.1, rolls back at ")
+    assert second.stderr.splitlines()[-1].startswith(
+        f"netconfig: error: a change is waiting for confirmation ({netns.iface} {NEW} via 10.77.0.1, rolls back at ")
     assert netns.set("--address", "10.77.0.6/24", "--apply").returncode == 1  # an unconfirmed one neither
     assert netns.ipv4() == {NEW}
     done = netns.netconfig("confirm", netns.iface, "--state-dir", str(netns.state_dir))

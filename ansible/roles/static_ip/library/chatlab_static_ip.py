@@ -11,8 +11,8 @@ description:
   - Replaces each interface's C(inet) stanza and its C(auto)/C(allow-hotplug) line instead of appending a duplicate;
     every other byte of the file is kept. A second run with the same values changes nothing.
   - Everything is netconfig's code, shipped as module_utils (links to netconfig's files): the format
-    (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard), apply, verify,
-    rollback and confirmed changes (chatlab_apply).
+    (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard) and the SSH session
+    it runs in (chatlab_session, also under become), apply, verify, rollback and confirmed changes (chatlab_apply).
   - With I(apply), changed interfaces are brought down and up with ifupdown and checked; on failure the previous
     configuration is put back and the module fails with the reason.
   - An interface that carries the default route or an address Ansible is connected through gets a confirmed change
@@ -105,6 +105,7 @@ from ansible.module_utils.chatlab_interfaces import (
     set_static,
     validate_interface_name,
 )
+from ansible.module_utils.chatlab_session import ssh_connection
 
 APPLY_DELAY = 1.0  # seconds: this module's result reaches the controller before the connection's interface changes
 RECONNECT_DELAY = 2  # seconds before the first attempt to reconnect: the change is live by then
@@ -208,7 +209,7 @@ def main() -> None:
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
 
-    session = os.environ.get("SSH_CONNECTION")
+    session = ssh_connection()  # also under sudo (become), which drops SSH_CONNECTION: from the parent processes
     connected = connected_addresses(params["protect_addresses"])
     states = link_states()
     reasons = [r for t in to_apply for r in lockout_reasons(t.iface, states, session, connected)]
