@@ -329,29 +329,33 @@ def rollback_script(change: Change, befores: Sequence[Before], tools: Ifupdown) 
     renaming the state's ``armed`` mark, as ``confirm`` does, so the first of the two wins."""
     q = shlex.quote
     path, pending, backup = change.path, change.pending, backup_path(change.path)
+    previous = "; ".join(b.describe() for b in befores)
+
+    def log(text: str) -> str:  # every text from outside (paths, names) quoted for the shell
+        return f"log {q(text)}"
+
     lines = [
         "#!/bin/sh",
-        f"# Written by netconfig: puts back {'; '.join(b.describe() for b in befores)} (before: "
-        f"{change.describe()}).",
+        "# Written by netconfig: puts back " + previous.replace("\n", " ") + ".",
         "set -u",
         f"dir={q(str(tools.confirm_dir))}",
         'why="${1:-requested}"',
         'log() { printf "netconfig: %s\\n" "$*"; '
         'printf "%s netconfig: %s\\n" "$(date "+%Y-%m-%d %H:%M:%S.%3N")" "$*" >>"$dir/' + LOG + '"; }',
         f'mv "$dir/{ARMED}" "$dir/{ROLLING_BACK}" 2>/dev/null || '
-        '{ log "rollback: nothing to roll back (confirmed or rolled back already)"; exit 0; }',
-        f'log "rollback ($why): putting back {"; ".join(b.describe() for b in befores)}"',
+        f'{{ {log("rollback: nothing to roll back (confirmed or rolled back already)")}; exit 0; }}',
+        f'log "rollback ($why):" {q("putting back " + previous)}',
     ]
     if change.old_text is not None:
         lines += [f"previous={q(str(path))}",
                   f"if ! cmp -s {q(str(path))} {q(str(backup))}; then",
                   f"  previous={q(str(backup))}",
-                  f'  log "rollback: {path} was changed since the change was applied: not touching it (the previous '
-                  f'configuration comes from {backup})"',
+                  "  " + log(f"rollback: {path} was changed since the change was applied: not touching it (the "
+                             f"previous configuration comes from {backup})"),
                   "fi"]
     else:
-        lines += [f'[ -e {q(str(path))} ] && log "rollback: {path} was created since the change was applied: '
-                  'not touching it"']
+        lines += [f"[ -e {q(str(path))} ] && "
+                  + log(f"rollback: {path} was created since the change was applied: not touching it")]
     checks = []
     for before in befores:
         iface = before.iface
@@ -360,7 +364,7 @@ def rollback_script(change: Change, befores: Sequence[Before], tools: Ifupdown) 
         if before.was_up and change.old_text is not None:
             words = [q(w) for w in tools.argv("ifup", iface, Path("PREVIOUS"))]  # the file or the backup:
             words[words.index("PREVIOUS")] = '"$previous"'  # decided when the script runs
-            lines.append(" ".join(words) + ' || log "rollback: ifup ' + iface + ' with the previous file failed"')
+            lines.append(" ".join(words) + " || " + log(f"rollback: ifup {iface} with the previous file failed"))
         for address in before.addresses:
             lines.append(" ".join(map(q, ["ip", "addr", "add", address, "dev", iface])) + " 2>/dev/null")
         for route in before.routes:
@@ -368,11 +372,11 @@ def rollback_script(change: Change, befores: Sequence[Before], tools: Ifupdown) 
         for address in before.addresses:
             ip = address.split("/")[0]
             checks.append(f'[ -n "$(ip -o -4 addr show dev {q(iface)} to {q(ip + "/32")})" ] || '
-                          f'missing="$missing {iface}:{address}"')
+                          f'missing="$missing "{q(f"{iface}:{address}")}')
     lines += [f"rm -f {q(str(pending))}", 'missing=""', *checks,
               f'rm -f "$dir/{ROLLING_BACK}" "$dir/{CHANGE}"',
               'if [ -n "$missing" ]; then log "ROLLBACK FAILED: missing$missing"; exit 1; fi',
-              f'log "rolled back: {"; ".join(b.describe() for b in befores)}"']
+              log(f"rolled back: {previous}")]
     return "\n".join(lines) + "\n"
 
 
