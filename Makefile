@@ -12,8 +12,8 @@ export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 
 LAB := $(PY) -m lab
 
-.PHONY: help deps venv lint unit test bench lab-up lab-test lab-status lab-ssh lab-chat lab-down lab-graph lab-e2e \
-	vm-e2e box vm-deps clean
+.PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
+	lab-chat lab-down lab-graph lab-e2e vm-e2e box vm-deps clean
 
 help:
 	@echo "make lab-up      create the lab's VMs (LAB_PROVIDER=nspawn: containers), run ansible/site.yml and the checks"
@@ -22,6 +22,7 @@ help:
 	@echo "make lab-test | lab-status [JSON=1] | lab-ssh HOST=name | lab-chat | lab-graph | lab-down"
 	@echo "make lab-up LAB_TOPOLOGY=labs/routed.yml   another lab; make box builds the VMs' local box"
 	@echo "make vm-e2e      the VM lab end to end (up, checks, down), as CI runs it after make test"
+	@echo "make provision INVENTORY=hosts.yml   site.yml on your machines; make check INVENTORY=hosts.yml checks them"
 
 # The VM lab's packages too, unless containers were asked for (VMs are make lab-up's default).
 deps:
@@ -69,6 +70,19 @@ test: lint unit lab-e2e
 
 bench: venv
 	$(PY) -m bench
+
+# Real machines (or any inventory): site.yml, then the cross-host checks, with the venv's Ansible and the root
+# ansible.cfg. No default inventory on purpose: the example's addresses are somebody's real network.
+INVENTORY ?=
+provision: venv inventory-given
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/ansible-playbook -i $(INVENTORY) ansible/site.yml
+
+check: venv inventory-given
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg $(BIN)/pytest -p no:cacheprovider -q tests/infra --inventory=$(INVENTORY)
+
+inventory-given:
+	@test -n "$(INVENTORY)" || { echo "give INVENTORY=path/to/hosts.yml (start from a copy of ansible/inventories/example/hosts.yml)" >&2; exit 2; }
+	@test -f "$(INVENTORY)" || { echo "no inventory $(INVENTORY)" >&2; exit 2; }
 
 lab-up: deps venv
 	$(LAB) up

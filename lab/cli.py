@@ -36,7 +36,7 @@ def tool_env(config: LabConfig) -> dict[str, str]:
     env = dict(os.environ)
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"  # testinfra's ansible backend calls ansible-inventory
-    env["ANSIBLE_CONFIG"] = str(ANSIBLE_DIR / "ansible.cfg")
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env.setdefault("ANSIBLE_HOME", str(REPO / ".lab" / "ansible-home"))
     env["CHATLAB_INVENTORY"] = str(config.inventory_path)
     return env

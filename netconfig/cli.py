@@ -1,15 +1,19 @@
-"""The ``netconfig`` command: list, render, set and check the static IPv4 address of an interface.
+"""The ``netconfig`` command: list, render, set and check the static IPv4 address of an interface; confirm or
+roll back a confirmed change.
 
-Exit status: 0 ok (or unchanged), 1 error or ``check`` mismatch or refused, 2 invalid arguments,
-3 ``--apply`` failed and was rolled back, 4 ``--apply`` failed and the rollback failed too.
+Exit status: 0 ok (or unchanged), 1 error or ``check`` mismatch or refused (or nothing to confirm), 2 invalid
+arguments, 3 ``--apply`` failed and was rolled back, 4 ``--apply`` (or ``rollback``) failed and the rollback
+failed too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import json
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +56,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def out(text: str = "") -> None:
-    print(text, flush=True)
+    with contextlib.suppress(OSError):  # the terminal went away (an SSH session on the changed interface)
+        print(text, flush=True)
 
 
 def note(text: str) -> None:
@@ -66,6 +71,14 @@ def _add_address_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--netmask", metavar="M",
                         help="netmask (255.255.255.0 or 24) when --address has no /P")
     parser.add_argument("--gateway", metavar="G", help="default gateway, inside the subnet")
+    parser.add_argument("--route", nargs=3, action="append", default=[], metavar=("NET", "via", "GW"),
+                        help="a static route, e.g. --route 192.168.57.0/24 via 192.168.56.1 (repeatable)")
+
+
+def _add_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="ifupdown's state directory (default: ifupdown's own, /run/network); netconfig keeps "
+                        "a change waiting for confirmation in its netconfig/")
 
 
 def build_parser() -> Parser:
@@ -81,8 +94,8 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("set", help="write the static address of IFACE into the interfaces file",
                        epilog="The previous file is kept as .NAME.netconfig.bak next to it. Exit status: 0 "
-                       "written or unchanged, 1 error or refused, 2 invalid arguments, 3 --apply failed "
-                       "and was rolled back, 4 the rollback failed too.")
+                       "written, unchanged or waiting for confirmation, 1 error or refused, 2 invalid arguments, "
+                       "3 --apply failed and was rolled back, 4 the rollback failed too.")
     _add_address_options(p)
     p.add_argument("--file", type=Path, default=apply.DEFAULT_INTERFACES, metavar="PATH",
                    help=f"the interfaces file (default {apply.DEFAULT_INTERFACES})")
@@ -90,13 +103,23 @@ def build_parser() -> Parser:
     p.add_argument("--dry-run", action="store_true", help="write nothing")
     p.add_argument("--apply", action="store_true",
                    help="bring IFACE down and up with ifupdown and check the address; roll back on failure")
+    p.add_argument("--confirm", type=int, metavar="SECONDS",
+                   help="with --apply: a confirmed change; the host rolls it back by itself unless "
+                   "'netconfig confirm' comes within SECONDS (allowed on the interface of this SSH session)")
     p.add_argument("--force", action="store_true",
-                   help="change IFACE even if it carries the default route or this SSH session, or a "
-                   "sourced file configures it too")
+                   help="change IFACE even if it carries the default route or this SSH session (unconfirmed), "
+                   "or a sourced file configures it too")
     p.add_argument("--offline", action="store_true",
                    help="IFACE need not exist on this machine (a file for another host or image)")
-    p.add_argument("--state-dir", type=Path, metavar="DIR",
-                   help="ifupdown's state directory (default: ifupdown's own, /run/network)")
+    _add_state_dir(p)
+
+    p = sub.add_parser("confirm", help="keep the change waiting for confirmation: write the file, disarm the "
+                       "rollback")
+    p.add_argument("iface", metavar="IFACE", nargs="?", help="only if the waiting change is of IFACE")
+    _add_state_dir(p)
+    p = sub.add_parser("rollback", help="roll back the change waiting for confirmation now")
+    p.add_argument("iface", metavar="IFACE", nargs="?", help="only if the waiting change is of IFACE")
+    _add_state_dir(p)
 
     p = sub.add_parser("check", help="exit 0 when the file and the live IFACE both have the address")
     _add_address_options(p)
@@ -109,7 +132,11 @@ def build_parser() -> Parser:
 
 
 def _target(args: argparse.Namespace) -> tuple[str, StaticAddress]:
-    return validate_interface_name(args.iface), parse_static_address(args.address, args.netmask, args.gateway)
+    for route in args.route:
+        if route[1] != "via":
+            raise Failure(f"--route takes NET via GW, not {' '.join(route)!r}", EXIT_USAGE)
+    return validate_interface_name(args.iface), parse_static_address(
+        args.address, args.netmask, args.gateway, [(net, gw) for net, _, gw in args.route])
 
 
 def format_table(infos: Sequence[discovery.InterfaceInfo]) -> str:
@@ -166,6 +193,13 @@ def cmd_set(args: argparse.Namespace) -> int:
                       EXIT_USAGE)
     if args.apply and args.dry_run:
         raise Failure("--apply and --dry-run exclude each other", EXIT_USAGE)
+    if args.confirm is not None and not args.apply:
+        raise Failure("--confirm needs --apply: it is the time to confirm the applied change in", EXIT_USAGE)
+    if args.confirm is not None and not apply.MIN_CONFIRM_SECONDS <= args.confirm <= apply.MAX_CONFIRM_SECONDS:
+        raise Failure(f"--confirm takes {apply.MIN_CONFIRM_SECONDS}-{apply.MAX_CONFIRM_SECONDS} seconds, not "
+                      f"{args.confirm}", EXIT_USAGE)
+    if args.confirm is not None and args.force:
+        raise Failure("--confirm and --force exclude each other: --force makes an unconfirmed change", EXIT_USAGE)
     path: Path = args.file
     live = discovery.interface_exists(iface)
     if not live and not args.offline:
@@ -182,17 +216,18 @@ def cmd_set(args: argparse.Namespace) -> int:
             return 0
         _preflight()
         if apply.verify(iface, static, seconds=0) is None:
-            out(f"unchanged: {iface} already holds {static.cidr}")
+            out(f"unchanged: {iface} already holds {static.describe()}")
             return 0
         _refuse(f"refusing to apply the file to {iface}", _lockout(iface), args)
         out(f"applying {path} to {iface}")
-        return _apply(iface, path, static, old, None, tools)
+        return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
 
     reasons = _lockout(iface) if live else []
     conflicts = _sourced_conflicts(path, new, iface)
     if conflicts:
-        reasons.append(f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet "
-                       "and ifupdown would apply both: fix that file first")
+        _refuse(f"refusing to change {iface}", [
+            f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet and ifupdown "
+            "would apply both: fix that file first"], args, confirmable=False)
     _refuse(f"refusing to change {iface}", reasons, args)
     for option in dropped_options(text, iface):
         note(f"note: the old stanza's option '{option}' is dropped")
@@ -201,13 +236,12 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         out(f"dry run: {path} not written")
         return 0
-    if args.apply:
-        _preflight()
-    backup = files.write_with_backup(path, new, old)
-    out(f"wrote {path}: {iface} {static.describe()}" + (f" (previous file: {backup})" if backup else ""))
     if not args.apply:
+        backup = files.write_with_backup(path, new, old)
+        out(f"wrote {path}: {iface} {static.describe()}" + (f" (previous file: {backup})" if backup else ""))
         return 0
-    return _apply(iface, path, static, old, backup, tools)
+    _preflight()
+    return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
 
 
 def _preflight() -> None:
@@ -217,27 +251,59 @@ def _preflight() -> None:
 
 
 def _lockout(iface: str) -> list[str]:
-    return lockout_reasons(iface, discovery.discover(), session.ssh_connection())
+    return lockout_reasons(iface, apply.link_states(), session.ssh_connection())
 
 
-def _refuse(what: str, reasons: list[str], args: argparse.Namespace) -> None:
-    """Refuse (raise Failure) when there are reasons, unless --force (a warning) or --dry-run (a note)."""
+def _refuse(what: str, reasons: list[str], args: argparse.Namespace, confirmable: bool = True) -> None:
+    """Refuse (raise Failure) when there are reasons, unless --force (a warning), --dry-run (a note) or, for a
+    lock-out risk, --confirm (the host rolls back by itself)."""
     if not reasons:
         return
     if args.force:
         note(f"warning: --force: {'; '.join(reasons)}")
     elif args.dry_run:
         note(f"note: without --force, this would be refused: {'; '.join(reasons)}")
+    elif confirmable and getattr(args, "confirm", None) is not None:
+        note(f"note: {'; '.join(reasons)}: a confirmed change, rolled back unless confirmed")
     else:
-        raise Failure(f"{what}: {'; '.join(reasons)} (--force to do it anyway)")
+        hint = "--apply --confirm SECONDS for a change rolled back unless confirmed, or --force" if confirmable \
+            else "--force"
+        raise Failure(f"{what}: {'; '.join(reasons)} ({hint})")
 
 
-def _apply(iface: str, path: Path, static: StaticAddress, old: str | None, backup: Path | None,
-           tools: apply.Ifupdown) -> int:
+def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupdown) -> int:
     try:
-        apply.apply_change(iface, path, static, old, backup, tools)
+        if confirm_seconds is None:
+            backup = apply.apply_change(change, tools)
+            out(f"wrote {change.path}: {change.describe()}" + (f" (previous file: {backup})" if backup else ""))
+            return 0
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a session that ends meanwhile must not stop us halfway
+        armed = apply.apply_confirmed(change, confirm_seconds, tools)
     except apply.ApplyError as e:
         raise Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED) from None
+    except apply.ConfirmError as e:
+        raise Failure(str(e)) from None
+    out(f"waiting for confirmation: {change.describe()} is live, {change.path} not written yet; "
+        f"'netconfig confirm' within {confirm_seconds} s, or the host rolls back by itself at {armed.at}")
+    return 0
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    tools = apply.Ifupdown(state_dir=args.state_dir, log=out)
+    try:
+        out(apply.confirm(tools, [args.iface] if args.iface else []))
+    except apply.ConfirmError as e:
+        raise Failure(str(e)) from None
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _preflight()
+    tools = apply.Ifupdown(state_dir=args.state_dir, log=out)
+    try:
+        out(apply.rollback(tools, [args.iface] if args.iface else []))
+    except apply.ConfirmError as e:
+        raise Failure(str(e), EXIT_ROLLBACK_FAILED if "ROLLBACK FAILED" in str(e) else EXIT_ERROR) from None
     return 0
 
 
@@ -266,7 +332,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "render": cmd_render, "set": cmd_set, "check": cmd_check}
+COMMANDS = {"list": cmd_list, "render": cmd_render, "set": cmd_set, "check": cmd_check, "confirm": cmd_confirm,
+            "rollback": cmd_rollback}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 """Reading and safely writing the interfaces file: atomic replace, backup, and the files it sources.
 
+Stdlib only at run time (with netconfig's ``interfaces``): also the static_ip role's module_utils.
+
 Bytes are kept as they are: files are read and written as UTF-8 with surrogateescape (any byte
 survives) and without newline translation.
 
@@ -21,7 +23,10 @@ import stat
 import tempfile
 from pathlib import Path
 
-from netconfig.interfaces import source_patterns
+if __name__.startswith("ansible."):  # shipped as the static_ip role's module_utils (chatlab_files)
+    from ansible.module_utils.chatlab_interfaces import source_patterns
+else:
+    from netconfig.interfaces import source_patterns
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"

@@ -5,13 +5,22 @@ Stdlib only at run time: it is also the static_ip role's module_utils (chatlab_g
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # only a type here: the static_ip role ships this file as module_utils, without netconfig
-    from netconfig.discovery import InterfaceInfo
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Link(Protocol):
+    """What the guard needs of an interface (netconfig.apply.LinkState, netconfig.discovery.InterfaceInfo)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_route(self) -> tuple[str, ...]: ...
+
+    def holds(self, address: IPAddress) -> bool: ...
 
 
 def ssh_local_address(ssh_connection: str | None) -> IPAddress | None:
@@ -31,9 +40,14 @@ def ssh_local_address(ssh_connection: str | None) -> IPAddress | None:
     return address
 
 
-def lockout_reasons(iface: str, interfaces: Sequence[InterfaceInfo], ssh_connection: str | None) -> list[str]:
-    """Why changing `iface` could lock us out: it carries the default route, or it holds the local
-    address of the SSH session we run in. Empty when it is safe."""
+def lockout_reasons(iface: str, interfaces: Sequence[Link], ssh_connection: str | None,
+                    connected_addresses: Iterable[IPAddress] = ()) -> list[str]:
+    """Why changing `iface` could lock us out: it carries the default route, or it holds the local address of
+    the SSH session we run in, or one of `connected_addresses` (those Ansible reaches the host by). Empty when
+    it is safe.
+
+    The one lock-out policy of netconfig and the static_ip role: such an interface is changed only with a
+    confirmed change (rolled back by the host unless confirmed) or when forced."""
     reasons: list[str] = []
     info = next((i for i in interfaces if i.name == iface), None)
     if info is None:
@@ -43,4 +57,7 @@ def lockout_reasons(iface: str, interfaces: Sequence[InterfaceInfo], ssh_connect
     local = ssh_local_address(ssh_connection)
     if local is not None and info.holds(local):
         reasons.append(f"{iface} holds {local}, the address of this SSH session (SSH_CONNECTION)")
+    for address in connected_addresses:
+        if address != local and info.holds(address):
+            reasons.append(f"{iface} holds {address}, the address Ansible connects to")
     return reasons

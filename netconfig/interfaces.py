@@ -16,13 +16,19 @@ The stanza it writes (stable; see :func:`render_stanza`)::
         gateway 192.168.56.1
 
 (four spaces of indentation, the prefix length in the address, no ``netmask`` line, the ``gateway``
-line only when there is a gateway.)
+line only when there is a gateway), and for each static route a pair of lines that ifup and ifdown run::
+
+        up ip route replace 192.168.57.0/24 via 192.168.56.1
+        down ip route del 192.168.57.0/24 via 192.168.56.1
+
+(``replace``: an ifup after an unclean ifdown does not fail on a route that is still there.)
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,11 +38,13 @@ __all__ = [
     "InterfacesError",
     "Stanza",
     "StaticAddress",
+    "StaticRoute",
     "current_static",
     "dropped_options",
     "inet_stanza_count",
     "mismatch",
     "parse",
+    "parse_route",
     "parse_static_address",
     "render_stanza",
     "set_static",
@@ -55,6 +63,9 @@ _STANZA_KEYWORDS = frozenset(
 # (allow-ovs, ...) belong to other tools and are left alone.
 _AUTO_MARKS = frozenset({"auto", "allow-auto", "allow-hotplug"})
 _STATIC_OPTIONS = frozenset({"address", "netmask", "gateway"})
+# the route lines netconfig writes (and reads back): "up ip route replace NET via GW", "down ip route del NET via GW"
+_ROUTE_UP = re.compile(r"^ip\s+route\s+(?:add|replace)\s+(\S+)\s+via\s+(\S+)$")
+_ROUTE_DOWN = re.compile(r"^ip\s+route\s+del\s+(\S+)\s+via\s+(\S+)$")
 VAGRANT_BEGIN = "#VAGRANT-BEGIN"
 VAGRANT_END = "#VAGRANT-END"
 
@@ -67,12 +78,25 @@ class InterfacesError(ValueError):
 # Addresses and names
 
 
+@dataclass(frozen=True, order=True)
+class StaticRoute:
+    """A static route: the destination network, reached via a gateway on the interface's subnet."""
+
+    network: ipaddress.IPv4Network
+    via: ipaddress.IPv4Address
+
+    def describe(self) -> str:
+        """``"192.168.57.0/24 via 192.168.56.1"``."""
+        return f"{self.network} via {self.via}"
+
+
 @dataclass(frozen=True)
 class StaticAddress:
-    """A static IPv4 configuration: the address with its prefix, and an optional gateway."""
+    """A static IPv4 configuration: the address with its prefix, an optional gateway, static routes (sorted)."""
 
     interface: ipaddress.IPv4Interface
     gateway: ipaddress.IPv4Address | None = None
+    routes: tuple[StaticRoute, ...] = ()
 
     @property
     def address(self) -> ipaddress.IPv4Address:
@@ -96,8 +120,10 @@ class StaticAddress:
         return self.interface.with_prefixlen
 
     def describe(self) -> str:
-        """``"192.168.56.10/24 via 192.168.56.1"`` or ``"192.168.56.10/24 (no gateway)"``."""
-        return f"{self.cidr} via {self.gateway}" if self.gateway else f"{self.cidr} (no gateway)"
+        """``"192.168.56.10/24 via 192.168.56.1"`` or ``"192.168.56.10/24 (no gateway)"``, then the routes
+        (``", route 192.168.57.0/24 via 192.168.56.1"``)."""
+        text = f"{self.cidr} via {self.gateway}" if self.gateway else f"{self.cidr} (no gateway)"
+        return text + "".join(f", route {route.describe()}" for route in self.routes)
 
 
 def _parse_ipv4(text: str, what: str) -> ipaddress.IPv4Address:
@@ -161,14 +187,45 @@ def _check_host(ip: ipaddress.IPv4Address, network: ipaddress.IPv4Network, what:
                 f"({_host_range(network)})")
 
 
-def parse_static_address(address: str, netmask: str | None = None,
-                         gateway: str | None = None) -> StaticAddress:
+def parse_route(text: str) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]:
+    """``"192.168.57.0/24 via 192.168.56.1"`` -> (network, gateway); InterfacesError (one line) otherwise."""
+    words = text.split()
+    if len(words) != 3 or words[1] != "via":
+        raise InterfacesError(f"invalid route {text!r}: expected NET via GW, e.g. 192.168.57.0/24 via 192.168.56.1")
+    try:
+        network = ipaddress.IPv4Network(words[0])
+    except ValueError as e:
+        raise InterfacesError(f"invalid route {text!r}: {e}") from None
+    return network, _parse_ipv4(words[2], f"gateway of the route to {network}")
+
+
+def _check_routes(iface: ipaddress.IPv4Interface,
+                  routes: list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]) -> tuple[StaticRoute, ...]:
+    seen: dict[ipaddress.IPv4Network, ipaddress.IPv4Address] = {}
+    for network, via in routes:
+        shown = f"the route to {network} via {via}"
+        if network.prefixlen == 0:
+            raise InterfacesError(f"{shown} is a default route: give it as the gateway instead")
+        if network.overlaps(iface.network):
+            raise InterfacesError(f"{shown} overlaps the interface's own subnet {iface.network}")
+        if via not in iface.network or via == iface.ip:
+            raise InterfacesError(f"{shown}: the gateway must be another host of the subnet {iface.network}")
+        _check_host(via, iface.network, f"the gateway of {shown}")
+        if network in seen:
+            raise InterfacesError(f"two routes to {network} (via {seen[network]} and via {via})")
+        seen[network] = via
+    return tuple(sorted(StaticRoute(network, via) for network, via in seen.items()))
+
+
+def parse_static_address(address: str, netmask: str | None = None, gateway: str | None = None,
+                         routes: Sequence[str | tuple[str, str]] = ()) -> StaticAddress:
     """Validate and build a :class:`StaticAddress`.
 
     `address` is ``"192.168.0.1/24"``, or ``"192.168.0.1"`` with `netmask` ``"255.255.255.0"`` (or
-    ``"24"``). Both may be given if they agree. Raises :class:`InterfacesError` (one clear line) when the
-    address is not a usable host address of its subnet (network, broadcast, loopback, multicast...), or
-    the gateway is outside the subnet or equal to the address.
+    ``"24"``). Both may be given if they agree. `routes` are ``"NET via GW"`` strings or (NET, GW) pairs.
+    Raises :class:`InterfacesError` (one clear line) when the address is not a usable host address of its
+    subnet (network, broadcast, loopback, multicast...), the gateway is outside the subnet or equal to the
+    address, or a route is not a network reached via another host of the subnet (or two go to one network).
     """
     text = address.strip()
     if not text:
@@ -202,7 +259,9 @@ def parse_static_address(address: str, netmask: str | None = None,
             raise InterfacesError(
                 f"gateway {gw} is outside the subnet {iface.network} of {iface.with_prefixlen}")
         _check_host(gw, iface.network, "gateway")
-    return StaticAddress(iface, gw)
+    pairs = [parse_route(route) if isinstance(route, str) else parse_route(f"{route[0]} via {route[1]}")
+             for route in routes]
+    return StaticAddress(iface, gw, _check_routes(iface, pairs))
 
 
 _FORBIDDEN_NAME_CHARS = {
@@ -432,11 +491,16 @@ def render_stanza(iface: str, static: StaticAddress) -> str:
         iface eth1 inet static
             address 192.168.56.10/24
             gateway 192.168.56.1
+            up ip route replace 192.168.57.0/24 via 192.168.56.1
+            down ip route del 192.168.57.0/24 via 192.168.56.1
     """
     validate_interface_name(iface)
     text = f"auto {iface}\niface {iface} inet static\n{INDENT}address {static.cidr}\n"
     if static.gateway is not None:
         text += f"{INDENT}gateway {static.gateway}\n"
+    for route in static.routes:
+        text += (f"{INDENT}up ip route replace {route.network} via {route.via}\n"
+                 f"{INDENT}down ip route del {route.network} via {route.via}\n")
     return text
 
 
@@ -451,6 +515,7 @@ def _stanza_static(stanza: Stanza) -> StaticAddress:
     values: dict[str, list[str]] = {}
     for key, value in stanza.options:
         values.setdefault(key, []).append(value)
+    ups, _ = _stanza_routes(stanza)
     for key in ("address", "netmask", "gateway"):
         if len(values.get(key, [])) > 1:
             raise InterfacesError(f"{where} has {len(values[key])} '{key}' lines; netconfig handles one")
@@ -458,9 +523,27 @@ def _stanza_static(stanza: Stanza) -> StaticAddress:
         raise InterfacesError(f"{where} has no address line")
     try:
         return parse_static_address(values["address"][0], values.get("netmask", [None])[0],
-                                    values.get("gateway", [None])[0])
+                                    values.get("gateway", [None])[0], ups)
     except InterfacesError as e:
         raise InterfacesError(f"{where}: {e}") from None
+
+
+def _route_line(key: str, value: str) -> tuple[str, str] | None:
+    """(NET, GW) of an ``up``/``down`` line that netconfig writes for a route, else None."""
+    pattern = _ROUTE_UP if key == "up" else _ROUTE_DOWN if key == "down" else None
+    found = pattern.match(" ".join(value.split())) if pattern else None
+    return (found.group(1), found.group(2)) if found else None
+
+
+def _is_static_option(key: str, value: str) -> bool:
+    return key in _STATIC_OPTIONS or _route_line(key, value) is not None
+
+
+def _stanza_routes(stanza: Stanza) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The routes of the stanza's ``up`` and of its ``down`` route lines."""
+    ups = [route for key, value in stanza.options if key == "up" and (route := _route_line(key, value))]
+    downs = [route for key, value in stanza.options if key == "down" and (route := _route_line(key, value))]
+    return ups, downs
 
 
 def current_static(text: str, iface: str) -> StaticAddress | None:
@@ -478,7 +561,8 @@ def mismatch(text: str, iface: str, static: StaticAddress) -> str | None:
     """Why the file does not hold exactly `static` for `iface`, or None when it does.
 
     "Exactly" means: one ``iface IFACE inet`` stanza, method static, with only address/netmask/gateway
-    options giving `static` (a missing gateway must be missing), and IFACE on an ``auto`` (or
+    options and netconfig's route lines giving `static` (a missing gateway must be missing, each route an
+    ``up`` and a ``down`` line), and IFACE on an ``auto`` (or
     ``allow-auto``) line and on no ``allow-hotplug`` line. The netmask may be a separate line and the
     lines may be laid out in any way (e.g. Vagrant's): such a file is left as it is.
     """
@@ -491,13 +575,16 @@ def mismatch(text: str, iface: str, static: StaticAddress) -> str | None:
     stanza = stanzas[0]
     if stanza.method != "static":
         return f"'{stanza.header}' is not static"
-    extra = [key for key, _ in stanza.options if key not in _STATIC_OPTIONS]
+    extra = [key for key, value in stanza.options if not _is_static_option(key, value)]
     if extra:
         return f"'{stanza.header}' has other options: {', '.join(extra)}"
     try:
         held = _stanza_static(stanza)
     except InterfacesError as e:
         return str(e)
+    ups, downs = _stanza_routes(stanza)
+    if sorted(ups) != sorted(downs):
+        return f"'{stanza.header}': its 'up ip route' and 'down ip route del' lines do not name the same routes"
     if held != static:
         return f"the file has {held.describe()}, not {static.describe()}"
     marks = {s.keyword for s in doc.marks(iface)}
@@ -510,9 +597,9 @@ def mismatch(text: str, iface: str, static: StaticAddress) -> str | None:
 
 def dropped_options(text: str, iface: str) -> list[str]:
     """The option lines that set_static drops with the old ``inet`` stanzas (all but
-    address/netmask/gateway)."""
+    address/netmask/gateway and netconfig's route lines)."""
     return [f"{key} {value}".rstrip() for stanza in parse(text).iface_stanzas(iface, "inet")
-            for key, value in stanza.options if key not in _STATIC_OPTIONS]
+            for key, value in stanza.options if not _is_static_option(key, value)]
 
 
 def _without_word(entry: Entry, word: str) -> str | None:

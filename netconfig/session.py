@@ -3,6 +3,8 @@
 ``sudo`` resets the environment (SSH_CONNECTION is not in its default env_keep), so under
 ``sudo netconfig ...`` the variable is looked up in the parent processes' environments
 (/proc/PID/environ, readable as root), up to the first process that has it.
+
+Stdlib only: also the static_ip role's module_utils (chatlab_session), for a module run under become.
 """
 
 from __future__ import annotations

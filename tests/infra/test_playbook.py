@@ -20,7 +20,7 @@ def play(inventory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("ansible-playbook")
     if command is None:
         pytest.fail("ansible-playbook is not on PATH (use the project's venv: make lab-test)")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(SITE.parent / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "ANSIBLE_CONFIG": str(SITE.parents[1] / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run([command, "-i", str(inventory), str(SITE), *extra],
                           capture_output=True, text=True, env=env, check=False)
 
@@ -43,15 +43,20 @@ def test_site_in_check_mode_reports_no_change(inventory: Path) -> None:
     assert all(count == 0 for count in changed.values()), f"changed per host: {changed}"
 
 
-def test_site_refuses_to_reconfigure_the_interface_ansible_uses(
+def test_site_refuses_the_interface_ansible_uses_without_a_confirm_timeout(
     server: LabHost, inventory_data: dict[str, Any], inventory: Path
 ) -> None:
+    """With static_ip_confirm_timeout 0 (no confirmed change) the interface Ansible uses is refused, and the task's
+    msg is the reason itself. tests/infra/test_confirmed_apply.py moves it for real with a confirmed change."""
     management = inventory_data["_meta"]["hostvars"][server.name]["ansible_host"]
     holder = server.host.check_output(f"ip -o -4 addr show to {management}").split()
     assert holder, f"no interface of {server.name} holds {management}"
     before = server.host.file("/etc/network/interfaces").content_string
-    wrong = json.dumps({"static_ip_interfaces": [{"interface": holder[1], "address": "198.51.100.77/24"}]})
+    wrong = json.dumps({"static_ip_interfaces": [{"interface": holder[1], "address": "198.51.100.77/24"}],
+                        "static_ip_confirm_timeout": 0})
     result = play(inventory, "--limit", server.name, "-e", wrong)
     assert result.returncode != 0, "site.yml changed the interface Ansible is connected through"
-    assert f"refusing to change {holder[1]}" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert f"msg: 'refusing to change {holder[1]}: {holder[1]} holds {management}, the address of this SSH " in flat
+    assert "'dict object'" not in result.stdout
     assert server.host.file("/etc/network/interfaces").content_string == before

@@ -1,115 +1,55 @@
-"""netconfig.apply's sequence and its rollback, against a simulated host.
+"""netconfig.apply's rollback script (pure text) and the CLI's exit status of a failed apply.
 
-The real thing runs in test_netconfig_apply_netns.py; this file covers what cannot be arranged for real
-without breaking a host: a rollback that fails too (exit status 4).
+The real thing runs in test_netconfig_apply_netns.py (and on the lab's hosts, tests/infra/test_confirmed_apply.py).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from netconfig import apply, cli, routes, session
-from netconfig.interfaces import current_static, parse_static_address
+from netconfig.interfaces import parse_static_address
 
 IFACE = "ncfgsim0"
 OLD = f"auto {IFACE}\niface {IFACE} inet static\n    address 10.0.0.4/24\n"
 NEW = f"auto {IFACE}\niface {IFACE} inet static\n    address 10.0.0.5/24\n"
 
 
-class SimulatedHost:
-    """ifupdown and ip on one interface: ifup assigns the file's address unless told to fail."""
-
-    def __init__(self, live: set[str], up: bool, ifup_fails_for: set[str], add_fails: bool = False) -> None:
-        self.live = {ipaddress.IPv4Interface(a) for a in live}
-        self.up = up
-        self.ifup_fails_for = ifup_fails_for  # addresses whose ifup fails
-        self.add_fails = add_fails
-        self.calls: list[str] = []
-
-    def log(self, line: str) -> None:
-        pass
-
-    def is_up(self, iface: str) -> bool:
-        return self.up
-
-    def ifdown(self, iface: str, file: Path | None = None, force: bool = False) -> None:
-        self.calls.append(f"ifdown {file.name if file else '-'}" + (" --force" if force else ""))
-        self.up = False
-
-    def flush(self, iface: str) -> None:
-        self.calls.append("flush")
-        self.live.clear()
-
-    def ifup(self, iface: str, file: Path | None = None) -> subprocess.CompletedProcess[str]:
-        assert file is not None
-        self.calls.append(f"ifup {file.name}")
-        static = current_static(file.read_text(), iface)
-        assert static is not None
-        if static.cidr in self.ifup_fails_for:
-            return subprocess.CompletedProcess([], 1, "", "RTNETLINK answers: File exists\n"
-                                               f"ifup: failed to bring up {iface}\n")
-        self.live.add(static.interface)
-        self.up = True
-        return subprocess.CompletedProcess([], 0, "", "")
-
-    def add_address(self, iface: str, address: ipaddress.IPv4Interface) -> None:
-        self.calls.append(f"add {address}")
-        if not self.add_fails:
-            self.live.add(address)
+def _change(tmp_path: Path, old: str | None = OLD) -> apply.Change:
+    return apply.Change(tmp_path / "interfaces", old, NEW,
+                        (apply.Target(IFACE, parse_static_address("10.0.0.5/24")),))
 
 
-@pytest.fixture
-def files_written(tmp_path: Path) -> tuple[Path, Path]:
-    path, backup = tmp_path / "interfaces", tmp_path / ".interfaces.netconfig.bak"
-    path.write_text(NEW)
-    backup.write_text(OLD)
-    return path, backup
+def test_the_rollback_script_puts_back_what_the_snapshot_saw(tmp_path: Path) -> None:
+    """The script (pure text from the change and the snapshot) is what the timer, 'netconfig rollback' and a
+    failed apply all run; test_netconfig_apply_netns.py runs it for real."""
+    before = apply.Before(IFACE, True, ("10.0.0.4/24", "10.0.0.44/24"),
+                          (apply.LiveRoute("10.9.0.0/16", "10.0.0.254", "boot", metric=5, onlink=True),))
+    tools = apply.Ifupdown(tmp_path / "interfaces", tmp_path / "ifstate")
+    script = apply.rollback_script(_change(tmp_path), [before], tools)
+    lines = script.splitlines()
+    pending, backup = tmp_path / ".interfaces.netconfig.pending", tmp_path / ".interfaces.netconfig.bak"
+    assert 'mv "$dir/armed" "$dir/rolling-back" 2>/dev/null ||' in script  # at most once, as confirm
+    assert f"if ! cmp -s {tmp_path}/interfaces {backup}; then" in lines
+    order = [next(i for i, line in enumerate(lines) if line.startswith(prefix)) for prefix in (
+        f"ifdown --force -i {pending} --state-dir {tmp_path}/ifstate {IFACE}",
+        f"ip -4 addr flush dev {IFACE}",
+        f'ifup -i "$previous" --state-dir {tmp_path}/ifstate {IFACE}',
+        f"ip addr add 10.0.0.4/24 dev {IFACE}", f"ip addr add 10.0.0.44/24 dev {IFACE}",
+        f"ip route add 10.9.0.0/16 via 10.0.0.254 dev {IFACE} proto boot metric 5 onlink")]
+    assert order == sorted(order)
+    assert subprocess.run(["sh", "-n"], input=script, text=True, check=False).returncode == 0
 
 
-def _apply(host: SimulatedHost, path: Path, backup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(apply, "ipv4_addresses", lambda iface: set(host.live))
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
-    apply.apply_change(IFACE, path, parse_static_address("10.0.0.5/24"), OLD, backup, host)  # type: ignore[arg-type]
-
-
-def test_success_downs_with_the_previous_file(files_written: tuple[Path, Path],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    host = SimulatedHost({"10.0.0.4/24"}, up=True, ifup_fails_for=set())
-    _apply(host, *files_written, monkeypatch)
-    assert host.calls == ["ifdown .interfaces.netconfig.bak", "flush", "ifup interfaces"]
-    assert host.live == {ipaddress.IPv4Interface("10.0.0.5/24")}
-
-
-def test_rollback(files_written: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    path, backup = files_written
-    host = SimulatedHost({"10.0.0.4/24", "10.0.0.44/24"}, up=True, ifup_fails_for={"10.0.0.5/24"})
-    with pytest.raises(apply.ApplyError) as raised:
-        _apply(host, path, backup, monkeypatch)
-    assert raised.value.rolled_back
-    assert str(raised.value) == (
-        f"apply failed: ifup {IFACE} failed: RTNETLINK answers: File exists; rolled back: restored {path} "
-        f"and re-applied the old configuration ({IFACE}: 10.0.0.4/24, 10.0.0.44/24)")
-    assert path.read_text() == OLD
-    # the old file brings back 10.0.0.4; 10.0.0.44 (set by hand before) is added back
-    assert host.calls == ["ifdown .interfaces.netconfig.bak", "flush", "ifup interfaces",
-                          "ifdown interfaces --force", "flush", "ifup interfaces", "add 10.0.0.44/24"]
-    assert host.live == {ipaddress.IPv4Interface("10.0.0.4/24"), ipaddress.IPv4Interface("10.0.0.44/24")}
-
-
-def test_failed_rollback_says_so(files_written: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    path, backup = files_written
-    host = SimulatedHost({"10.0.0.4/24"}, up=True, ifup_fails_for={"10.0.0.4/24", "10.0.0.5/24"},
-                         add_fails=True)
-    with pytest.raises(apply.ApplyError) as raised:
-        _apply(host, path, backup, monkeypatch)
-    assert not raised.value.rolled_back
-    assert str(raised.value) == (f"apply failed: ifup {IFACE} failed: RTNETLINK answers: File exists; "
-                                 f"ROLLBACK FAILED too: {IFACE} is missing 10.0.0.4/24")
-    assert path.read_text() == OLD  # the file is back even so
+def test_without_a_previous_file_the_rollback_only_restores_addresses(tmp_path: Path) -> None:
+    before = apply.Before(IFACE, False, ("10.0.0.9/24",), ())
+    script = apply.rollback_script(_change(tmp_path, old=None), [before], apply.Ifupdown(tmp_path / "interfaces"))
+    assert "ifup" not in script and "cmp" not in script
+    assert "was created since the change was applied: not touching it" in script
+    assert f"ip addr add 10.0.0.9/24 dev {IFACE} 2>/dev/null" in script
 
 
 @pytest.mark.parametrize(("rolled_back", "status"), [(True, 3), (False, 4)])

@@ -8,112 +8,28 @@ machine's /etc/network/interfaces or its real interfaces.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
-import subprocess
-import sys
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from netns_helpers import Netns, namespace
 
-ROOT = Path(__file__).resolve().parents[2]
+from netconfig.interfaces import parse_static_address, set_static
+
 OLD = "10.77.0.4/24"
 NEW = "10.77.0.5/24"
 
 
-def _skip_reason() -> str | None:
-    if sys.platform != "linux":
-        return "network namespaces are Linux only"
-    if os.geteuid() != 0:
-        return "needs root (ip netns, ifup/ifdown); run the unit tests as root to include them"
-    for tool, package in (("ip", "iproute2"), ("ifup", "ifupdown"), ("ifdown", "ifupdown"),
-                          ("ifquery", "ifupdown")):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (apt-get install {package})"
-    return None
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=check)
-
-
-@dataclass
-class Netns:
-    name: str
-    iface: str  # the veth end inside the namespace
-    host_end: str
-    tag: str
-    file: Path
-    state_dir: Path
-
-    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return sh("ip", "netns", "exec", self.name, *argv, check=check)
-
-    def netconfig(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if k != "SSH_CONNECTION"}
-        env["PYTHONPATH"] = str(ROOT)
-        argv = ["ip", "netns", "exec", self.name, sys.executable, "-m", "netconfig.cli", *args]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-    def set(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.netconfig("set", self.iface, "--file", str(self.file), "--state-dir", str(self.state_dir),
-                              *args)
-
-    def ifup(self) -> None:
-        self.run("ifup", "-i", str(self.file), "--state-dir", str(self.state_dir), self.iface)
-
-    def ipv4(self, iface: str | None = None) -> set[str]:
-        out = self.run("ip", "-4", "-o", "addr", "show", "dev", iface or self.iface).stdout
-        return {w[w.index("inet") + 1] for w in (line.split() for line in out.splitlines())}
-
-    def default_route(self) -> str:
-        return self.run("ip", "-4", "route", "show", "default").stdout.strip()
-
-    def ifupdown_has_it_up(self) -> bool:
-        result = self.run("ifquery", "--state", "--state-dir", str(self.state_dir), self.iface, check=False)
-        return result.returncode == 0 and bool(result.stdout.strip())
-
-    def other_default_route(self) -> None:
-        """A second link inside the namespace holding the default route: ifup of a stanza with a gateway
-        then fails ("RTNETLINK answers: File exists"), as it does on a real host with two gateways."""
-        other, peer = f"ncfg{self.tag}o", f"ncfg{self.tag}p"
-        self.run("ip", "link", "add", other, "type", "veth", "peer", "name", peer)
-        self.run("ip", "addr", "add", "10.88.0.2/24", "dev", other)
-        self.run("ip", "link", "set", other, "up")
-        self.run("ip", "link", "set", peer, "up")
-        self.run("ip", "route", "add", "default", "via", "10.88.0.1", "dev", other)
-
-
 @pytest.fixture
 def netns(tmp_path: Path) -> Iterator[Netns]:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    tag = uuid.uuid4().hex[:6]
-    ns = Netns(f"ncfgtest-{tag}", f"ncfg{tag}i", f"ncfg{tag}h", tag, tmp_path / "interfaces",
-               tmp_path / "ifstate")
-    ns.state_dir.mkdir()
-    created = sh("ip", "netns", "add", ns.name, check=False)
-    if created.returncode != 0:
-        pytest.skip(f"cannot create a network namespace here: {created.stderr.strip()}")
-    try:
-        sh("ip", "link", "add", ns.host_end, "type", "veth", "peer", "name", ns.iface)
-        Path(f"/proc/sys/net/ipv6/conf/{ns.host_end}/disable_ipv6").write_text("1\n")
-        sh("ip", "link", "set", ns.iface, "netns", ns.name)
-        sh("ip", "link", "set", ns.host_end, "up")
-        ns.run("ip", "link", "set", "lo", "up")
+    with namespace(tmp_path) as ns:
         yield ns
-    finally:
-        sh("ip", "netns", "del", ns.name, check=False)
-        sh("ip", "link", "del", ns.host_end, check=False)  # gone with its peer already, normally
-        assert ns.name not in sh("ip", "netns", "list").stdout
-        assert ns.host_end not in sh("ip", "-o", "link").stdout
 
 
 def stanza_file(ns: Netns, address: str | None = OLD, extra: str = "") -> str:
@@ -144,7 +60,7 @@ def test_apply_replaces_the_live_address(netns: Netns) -> None:
     again = netns.set("--address", NEW, "--apply")
     assert again.returncode == 0
     assert again.stdout == (f"unchanged: {netns.file} already has {NEW} (no gateway) for {netns.iface}\n"
-                            f"unchanged: {netns.iface} already holds {NEW}\n")
+                            f"unchanged: {netns.iface} already holds {NEW} (no gateway)\n")
     mismatch = netns.netconfig("check", netns.iface, "--address", OLD, "--file", str(netns.file))
     assert mismatch.returncode == 1
     assert f"MISMATCH live: {netns.iface} does not hold {OLD} (it has {NEW})" in mismatch.stdout
@@ -162,7 +78,7 @@ def test_failed_ifup_rolls_back_file_and_address(netns: Netns) -> None:
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"netconfig: error: apply failed: ifup {netns.iface} failed: "
                                     "RTNETLINK answers: File exists; rolled back")
-    assert f"rolled back: restored {netns.file} and re-applied the old configuration" in result.stderr
+    assert f"rolled back: {netns.file} left as it was and the previous configuration re-applied" in result.stderr
     assert netns.file.read_text() == original
     assert netns.ipv4() == {OLD}
     assert netns.ifupdown_has_it_up()
@@ -226,7 +142,8 @@ def test_the_default_route_interface_is_refused_for_real(netns: Netns) -> None:
     refused = netns.set("--address", NEW, "--apply")
     assert refused.returncode == 1
     assert refused.stderr == (f"netconfig: error: refusing to change {netns.iface}: {netns.iface} carries "
-                              "the default route (ipv4) (--force to do it anyway)\n")
+                              "the default route (ipv4) (--apply --confirm SECONDS for a change rolled back unless "
+                              "confirmed, or --force)\n")
     assert netns.file.read_text() == original
     assert netns.ipv4() == {OLD}
 
@@ -234,3 +151,167 @@ def test_the_default_route_interface_is_refused_for_real(netns: Netns) -> None:
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert netns.ipv4() == {NEW}
     assert str(ipaddress.IPv4Address("10.77.0.1")) in netns.default_route()
+
+
+# --------------------------------------------------------------------------------------------------
+# Confirmed changes: here without systemd (PID 1 is not systemd), so the rollback is armed as a detached
+# process; tests/infra/test_confirmed_apply.py runs the systemd timer inside the lab's hosts.
+
+ROLLBACK_WAIT = 20.0
+
+
+def _wait_for(what: str, condition: Callable[[], bool], timeout: float = ROLLBACK_WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.2)
+
+
+def _confirm_log(ns: Netns) -> str:
+    log = ns.state_dir / "netconfig" / "netconfig.log"
+    return log.read_text() if log.exists() else ""
+
+
+def _sleepers(ns: Netns) -> list[int]:
+    """The detached rollback processes armed for this test's state directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"netconfig-rollback" in cmdline and str(ns.state_dir).encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture
+def armed(netns: Netns) -> Iterator[tuple[Netns, bytes]]:
+    """OLD live and in the file (CRLF and a byte that is not UTF-8 in it) with a default route and a static
+    route set by hand; then `set NEW --apply --confirm 30` on it. Yields the namespace and the original bytes."""
+    original = (f"# caf\xe9\r\nauto lo\r\niface lo inet loopback\r\n\r\nauto {netns.iface}\r\n"
+                f"iface {netns.iface} inet static\r\n    address {OLD}\r\n    gateway 10.77.0.1\r\n").encode("latin-1")
+    netns.file.write_bytes(original)
+    netns.ifup()
+    netns.run("ip", "route", "add", "10.99.0.0/16", "via", "10.77.0.254", "dev", netns.iface)
+    result = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--apply", "--confirm", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "waiting for confirmation" in result.stdout and "rolls back by itself at" in result.stdout
+    assert netns.ipv4() == {NEW}
+    assert netns.file.read_bytes() == original  # the file stays the previous one until confirmed
+    yield netns, original
+    for pid in _sleepers(netns):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_confirm_in_time_writes_the_file_and_disarms(armed: tuple[Netns, bytes]) -> None:
+    netns, original = armed
+    assert len(_sleepers(netns)) == 1
+    second = netns.set("--address", "10.77.0.6/24", "--apply", "--confirm", "30")
+    assert second.returncode == 1
+    assert second.stderr.splitlines()[-1].startswith(
+        f"netconfig: error: a change is waiting for confirmation ({netns.iface} {NEW} via 10.77.0.1, rolls back at ")
+    assert netns.set("--address", "10.77.0.6/24", "--apply").returncode == 1  # an unconfirmed one neither
+    assert netns.ipv4() == {NEW}
+    done = netns.netconfig("confirm", netns.iface, "--state-dir", str(netns.state_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"confirmed: {netns.iface} {NEW} via 10.77.0.1; wrote {netns.file}")
+    expected = set_static(original.decode("utf-8", "surrogateescape"), netns.iface,
+                          parse_static_address(NEW, gateway="10.77.0.1"))
+    assert netns.file.read_bytes() == expected.encode("utf-8", "surrogateescape")
+    assert netns.file.read_bytes().startswith(original.split(b"\r\n\r\n")[0])  # CRLF and the byte 0xe9 kept
+    assert (netns.file.parent / ".interfaces.netconfig.bak").read_bytes() == original
+    assert not (netns.file.parent / ".interfaces.netconfig.pending").exists()
+    _wait_for("the rollback process is gone", lambda: not _sleepers(netns), 5)
+    assert netns.ipv4() == {NEW}
+    again = netns.netconfig("confirm", "--state-dir", str(netns.state_dir))
+    assert (again.returncode, again.stderr.split(" (last:")[0]) == (
+        1, "netconfig: error: nothing to confirm: no change is waiting for confirmation")
+    assert "confirmed:" in again.stderr  # the last thing the log says
+
+
+def test_without_confirm_the_host_rolls_back_by_itself(netns: Netns) -> None:
+    original = (f"auto lo\niface lo inet loopback\n\nauto {netns.iface}\niface {netns.iface} inet static\n"
+                f"    address {OLD}\n    gateway 10.77.0.1\n").encode()
+    netns.file.write_bytes(original)
+    netns.ifup()
+    netns.run("ip", "route", "add", "10.99.0.0/16", "via", "10.77.0.254", "dev", netns.iface)
+    routes_before = netns.run("ip", "-4", "route", "show").stdout
+    result = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--route", "10.98.0.0/16", "via",
+                       "10.77.0.253", "--apply", "--confirm", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert netns.ipv4() == {NEW}
+    assert "10.98.0.0/16 via 10.77.0.253" in netns.run("ip", "-4", "route", "show").stdout
+    _wait_for("the rollback ran", lambda: "rolled back:" in _confirm_log(netns))
+    assert netns.ipv4() == {OLD}
+    assert netns.run("ip", "-4", "route", "show").stdout == routes_before  # hand-set route and default back
+    assert netns.file.read_bytes() == original
+    assert netns.ifupdown_has_it_up()
+    assert "rollback (timer): putting back" in _confirm_log(netns)
+    assert not (netns.file.parent / ".interfaces.netconfig.pending").exists()
+    late = netns.netconfig("confirm", "--state-dir", str(netns.state_dir))
+    assert late.returncode == 1 and "nothing to confirm" in late.stderr and "rolled back:" in late.stderr
+
+
+def test_a_file_edited_meanwhile_is_neither_confirmed_over_nor_rolled_back_over(armed: tuple[Netns, bytes]) -> None:
+    netns, original = armed
+    edited = original + b"# someone else's line\n"
+    netns.file.write_bytes(edited)
+    refused = netns.netconfig("confirm", "--state-dir", str(netns.state_dir))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"netconfig: error: refusing to confirm: {netns.file} was changed since the "
+                                     "change was applied: not overwriting it; the rollback stays armed")
+    assert len(_sleepers(netns)) == 1
+    back = netns.netconfig("rollback", "--state-dir", str(netns.state_dir))
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"{netns.file} was changed since the change was applied: not touching it" in back.stdout
+    assert netns.file.read_bytes() == edited
+    assert netns.ipv4() == {OLD}
+    assert "10.99.0.0/16 via 10.77.0.254" in netns.run("ip", "-4", "route", "show").stdout
+    assert not _sleepers(netns)
+
+
+def test_a_reboot_before_confirm_comes_back_with_the_previous_configuration(armed: tuple[Netns, bytes]) -> None:
+    """The reboot equivalent: the armed process dies, /run (ifupdown's and netconfig's state) is emptied, the
+    addresses are gone, and the boot brings up what the file on disk says: the previous configuration."""
+    netns, original = armed
+    for pid in _sleepers(netns):
+        os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(netns.state_dir)
+    netns.state_dir.mkdir()
+    netns.run("ip", "-4", "addr", "flush", "dev", netns.iface)
+    netns.run("ifup", "-a", "-i", str(netns.file), "--state-dir", str(netns.state_dir))
+    assert netns.ipv4() == {OLD}
+    assert netns.file.read_bytes() == original
+    nothing = netns.netconfig("confirm", "--state-dir", str(netns.state_dir))
+    assert nothing.returncode == 1 and "nothing to confirm" in nothing.stderr
+
+
+def test_routes_are_written_applied_and_kept_across_ifdown_ifup(netns: Netns) -> None:
+    netns.file.write_text(stanza_file(netns))
+    netns.ifup()
+    route = ("--route", "10.98.0.0/16", "via", "10.77.0.253")
+    done = netns.set("--address", NEW, *route, "--apply")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (f"    address {NEW}\n    up ip route replace 10.98.0.0/16 via 10.77.0.253\n"
+            "    down ip route del 10.98.0.0/16 via 10.77.0.253\n") in netns.file.read_text()
+    assert "10.98.0.0/16 via 10.77.0.253" in netns.run("ip", "-4", "route", "show").stdout
+    again = netns.set("--address", NEW, *route, "--apply")
+    assert again.returncode == 0 and again.stdout.count("unchanged") == 2, again.stdout
+    netns.run("ifdown", "-i", str(netns.file), "--state-dir", str(netns.state_dir), netns.iface)
+    assert "10.98.0.0" not in netns.run("ip", "-4", "route", "show").stdout
+    netns.ifup()
+    assert "10.98.0.0/16 via 10.77.0.253" in netns.run("ip", "-4", "route", "show").stdout
+    check = netns.netconfig("check", netns.iface, "--address", NEW, *route, "--file", str(netns.file))
+    assert check.returncode == 0, check.stdout
+
+
+def test_a_rollback_that_cannot_restore_says_so_with_status_4(armed: tuple[Netns, bytes]) -> None:
+    """For real: the interface is gone (its veth pair deleted) when the rollback runs."""
+    netns, original = armed
+    netns.run("ip", "link", "del", netns.iface)
+    failed = netns.netconfig("rollback", "--state-dir", str(netns.state_dir))
+    assert failed.returncode == 4, failed.stdout + failed.stderr
+    assert failed.stderr == f"netconfig: error: ROLLBACK FAILED: missing {netns.iface}:{OLD}\n"
+    assert netns.file.read_bytes() == original

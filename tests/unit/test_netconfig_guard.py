@@ -1,7 +1,8 @@
 """The lock-out guard: refuse to change the interface of the default route or of this SSH session.
 
-Only what cannot exist here is faked: the SSH_CONNECTION variable and the route table reader. The
-interfaces are this machine's real ones (``lo`` is everywhere); the file written is a temporary file.
+Only what cannot exist here is faked: the SSH_CONNECTION variable and the default routes the guard sees
+(netconfig.apply.link_states). The interfaces are this machine's real ones (``lo`` is everywhere); the file
+written is a temporary file.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import ipaddress
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from netconfig import cli, routes, session
+from netconfig import apply, cli, session
 from netconfig.discovery import InterfaceInfo, discover
 from netconfig.guard import lockout_reasons, ssh_local_address
 
@@ -37,6 +39,21 @@ def _info(name: str, default_route: tuple[str, ...] = (), ipv4: str = "192.0.2.2
     return InterfaceInfo(name, None, (ipaddress.IPv4Interface(ipv4),), (), "up", default_route)
 
 
+def test_connected_addresses_are_protected_too() -> None:
+    """The static_ip module passes the addresses Ansible connects to (ansible_host)."""
+    infos = [_info("eth0", ipv4="10.0.0.20/24")]
+    assert lockout_reasons("eth0", infos, None, [ipaddress.ip_address("10.0.0.20")]) == [
+        "eth0 holds 10.0.0.20, the address Ansible connects to"]
+    assert lockout_reasons("eth0", infos, "10.0.0.9 5000 10.0.0.20 22", [ipaddress.ip_address("10.0.0.20")]) == [
+        "eth0 holds 10.0.0.20, the address of this SSH session (SSH_CONNECTION)"]  # said once
+
+
+def test_link_states_see_the_real_loopback() -> None:
+    lo = next(s for s in apply.link_states() if s.name == "lo")
+    assert lo.holds(ipaddress.ip_address("127.0.0.1"))
+    assert lo.default_route == ()
+
+
 def test_lockout_reasons() -> None:
     infos = [_info("eth0", ("ipv4",)), _info("eth1", ipv4="198.51.100.2/24")]
     ssh = "203.0.113.9 50022 198.51.100.2 22"
@@ -51,8 +68,15 @@ def test_lockout_reasons() -> None:
 def no_ssh_no_route(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)  # the session running the tests
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
+    real = apply.link_states()
+    monkeypatch.setattr(apply, "link_states", lambda: [replace(s, default_route=()) for s in real])
     return monkeypatch
+
+
+def _with_default_route(monkeypatch: pytest.MonkeyPatch, iface: str) -> None:
+    real = apply.link_states()
+    monkeypatch.setattr(apply, "link_states", lambda: [
+        replace(s, default_route=("ipv4",) if s.name == iface else ()) for s in real])
 
 
 def _set_lo(tmp_path: Path, *extra: str) -> int:
@@ -61,12 +85,11 @@ def _set_lo(tmp_path: Path, *extra: str) -> int:
 
 def test_default_route_interface_is_refused(tmp_path: Path, no_ssh_no_route: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    no_ssh_no_route.setattr(routes, "read_default_routes",
-                            lambda: [routes.DefaultRoute("lo", "ipv4", ipaddress.IPv4Address("10.254.0.1"))])
+    _with_default_route(no_ssh_no_route, "lo")
     assert _set_lo(tmp_path) == 1
     err = capsys.readouterr().err
     assert err == ("netconfig: error: refusing to change lo: lo carries the default route (ipv4) "
-                   "(--force to do it anyway)\n")
+                   "(--apply --confirm SECONDS for a change rolled back unless confirmed, or --force)\n")
     assert not (tmp_path / "interfaces").exists()
 
 
@@ -94,8 +117,7 @@ def test_ssh_session_interface_is_refused(tmp_path: Path, no_ssh_no_route: pytes
 
 def test_other_interfaces_pass(tmp_path: Path, no_ssh_no_route: pytest.MonkeyPatch) -> None:
     no_ssh_no_route.setenv("SSH_CONNECTION", "192.0.2.99 40000 192.0.2.98 22")  # held by no interface here
-    no_ssh_no_route.setattr(routes, "read_default_routes",
-                            lambda: [routes.DefaultRoute("ncfg-x", "ipv4", None)])
+    _with_default_route(no_ssh_no_route, "ncfg-x")
     assert _set_lo(tmp_path) == 0
 
 

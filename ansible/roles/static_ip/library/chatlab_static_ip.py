@@ -1,168 +1,263 @@
 #!/usr/bin/python
-"""Ansible module: the static stanza of one interface in /etc/network/interfaces, written with netconfig's parser."""
+"""Ansible module: static interfaces in /etc/network/interfaces, applied and rolled back with netconfig's own code."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: chatlab_static_ip
-short_description: Set (and optionally apply) the static IPv4 stanza of one interface in an interfaces(5) file
+short_description: Static IPv4 stanzas (address, gateway, routes) of interfaces in an interfaces(5) file, applied
 description:
-  - Replaces the interface's C(inet) stanza and its C(auto)/C(allow-hotplug) line instead of appending a duplicate;
+  - Replaces each interface's C(inet) stanza and its C(auto)/C(allow-hotplug) line instead of appending a duplicate;
     every other byte of the file is kept. A second run with the same values changes nothing.
-  - The file format logic is netconfig's (module_utils chatlab_interfaces, a link to netconfig/interfaces.py).
-  - Refuses to touch the interface that holds an address Ansible is connected through, unless I(force).
-  - Returns the interface's live IPv4 addresses (live_addresses) and whether ifupdown is installed
-    (ifupdown_installed), so the role needs no extra commands to decide whether to install or apply.
-  - With I(apply), brings the interface down and up with ifupdown and checks the address is there; when that
-    fails and I(restore_from) is given, restores that file, re-applies the previous configuration and fails.
+  - Everything is netconfig's code, shipped as module_utils (links to netconfig's files): the format
+    (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard) and the SSH session
+    it runs in (chatlab_session, also under become), apply, verify, rollback and confirmed changes (chatlab_apply).
+  - With I(apply), changed interfaces are brought down and up with ifupdown and checked; on failure the previous
+    configuration is put back and the module fails with the reason.
+  - An interface that carries the default route or an address Ansible is connected through gets a confirmed change
+    (unless I(force)) - the module arms a rollback on the host, returns, and applies the change a second later in
+    the background; the caller reconnects (to I(reconnect_address)) and runs the module with I(confirm). Without
+    the confirm within I(confirm_timeout) seconds the host rolls back by itself. I(confirm_timeout=0) refuses such
+    a change instead.
 options:
-  interface: {description: Interface name, e.g. eth1., type: str, required: true}
-  address: {description: Address with prefix, e.g. 192.168.56.10/24., type: str, required: true}
-  gateway: {description: Optional gateway inside the subnet., type: str}
+  interfaces:
+    description: The interfaces to set.
+    type: list
+    elements: dict
+    suboptions:
+      interface: {description: Interface name, e.g. eth1., type: str, required: true}
+      address: {description: Address with prefix, e.g. 192.168.56.10/24., type: str, required: true}
+      gateway: {description: Optional default gateway inside the subnet., type: str}
+      routes:
+        description: Static routes, written as C(up ip route replace)/C(down ip route del) lines.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          to: {description: Destination network, e.g. 192.168.57.0/24., type: str, required: true}
+          via: {description: Gateway on the interface's subnet., type: str, required: true}
   path: {description: The interfaces(5) file., type: path, default: /etc/network/interfaces}
-  backup: {description: Keep a timestamped backup of the previous file., type: bool, default: true}
-  apply: {description: Bring the interface down and up so the file takes effect., type: bool, default: false}
-  restore_from: {description: Backup to restore when applying fails., type: path}
+  apply: {description: Bring changed interfaces down and up so the file takes effect., type: bool, default: false}
   protect_addresses: {description: Addresses Ansible reaches the host by., type: list, elements: str, default: []}
-  force: {description: Change the interface even if Ansible is connected through it., type: bool, default: false}
+  force: {description: Change a protected interface without a confirmed change., type: bool, default: false}
+  confirm_timeout:
+    description: Seconds to confirm a change of a protected interface in; 0 refuses such a change.
+    type: int
+    default: 120
+  state_dir:
+    description: ifupdown's state directory (netconfig keeps a change to confirm in its netconfig/).
+    type: path
+  confirm:
+    description: Confirm the change waiting for confirmation (the other options are ignored).
+    type: bool
+    default: false
 supports_check_mode: true
+"""
+
+RETURN = r"""
+pending: {description: A confirmed change waits for I(confirm)., type: bool, returned: always}
+reconnect_address: {description: Where to reach the host from now on., type: str, returned: when pending}
+rollback_at:
+  description: When the host rolls back by itself (HH:MM:SS, its local time).
+  type: str
+  returned: when pending
+reconnect_delay:
+  description: Seconds to wait before reconnecting (the change goes live in the meantime).
+  type: int
+  returned: when pending
+reconnect_timeout:
+  description: Seconds left to reconnect in (after reconnect_delay), leaving time for the confirm.
+  type: int
+  returned: when pending
+unreachable_msg:
+  description: The one line to fail with when the host cannot be reached in time.
+  type: str
+  returned: when pending
 """
 
 import contextlib
 import ipaddress
 import os
 import socket
+from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.chatlab_guard import ssh_local_address
+from ansible.module_utils.chatlab_apply import (
+    ApplyError,
+    Change,
+    ConfirmError,
+    Ifupdown,
+    Target,
+    apply_change,
+    confirm,
+    link_states,
+    preflight,
+    start_confirmed,
+    verify,
+)
+from ansible.module_utils.chatlab_files import FilesError, read_text, write_with_backup
+from ansible.module_utils.chatlab_guard import lockout_reasons, ssh_local_address
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
+    mismatch,
     parse_static_address,
     set_static,
     validate_interface_name,
 )
+from ansible.module_utils.chatlab_session import ssh_connection
 
-# as netconfig/files.py reads and writes the file: bytes that are not UTF-8 survive, line ends are not translated
-ENCODING = "utf-8"
-ERRORS = "surrogateescape"
-
-
-def interface_addresses(module: AnsibleModule) -> dict[str, list[str]]:
-    """Live IPv4 addresses (with prefix) by interface, from `ip -o -4 addr show`."""
-    _, out, _ = module.run_command(["ip", "-o", "-4", "addr", "show"], check_rc=True)
-    addresses: dict[str, list[str]] = {}
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[2] == "inet":
-            addresses.setdefault(fields[1].split("@")[0], []).append(fields[3])
-    return addresses
+APPLY_DELAY = 1.0  # seconds: this module's result reaches the controller before the connection's interface changes
+RECONNECT_DELAY = 2  # seconds before the first attempt to reconnect: the change is live by then
+CONFIRM_MARGIN = 5  # seconds of the confirm timeout kept for the confirm itself, after reconnecting
 
 
-def connected_addresses(module: AnsibleModule) -> set[str]:
-    """The addresses this host is reached by: protect_addresses (resolved) and SSH_CONNECTION's local address."""
-    found: set[str] = set()
-    for name in module.params["protect_addresses"]:
+def connected_addresses(names: list[str]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """protect_addresses as addresses (host names resolved)."""
+    found: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for name in names:
         try:
-            found.add(str(ipaddress.ip_address(name)))
+            found.append(ipaddress.ip_address(name))
         except ValueError:
             with contextlib.suppress(OSError):
-                found.update(info[4][0] for info in socket.getaddrinfo(name, None, socket.AF_INET))
-    local = ssh_local_address(os.environ.get("SSH_CONNECTION"))
-    if local is not None:
-        found.add(str(local))
-    return found
+                found.extend(ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(name, None))
+    return list(dict.fromkeys(found))
 
 
-def bounce(module: AnsibleModule, interface: str, path: str) -> None:
-    """ifdown (the old stanza may not match the file any more: ignored), flush IPv4, ifup with the file as it is now."""
-    extra = [] if path == "/etc/network/interfaces" else ["-i", path]
-    module.run_command(["ifdown", "--force", *extra, interface])
-    module.run_command(["ip", "-4", "addr", "flush", "dev", interface])
-    rc, out, err = module.run_command(["ifup", *extra, interface])
-    if rc != 0:
-        raise RuntimeError((err or out).strip().splitlines()[-1] if (err or out).strip() else f"ifup exit {rc}")
+def targets_of(module: AnsibleModule) -> list[Target]:
+    targets: list[Target] = []
+    for item in module.params["interfaces"] or []:
+        name = item["interface"]
+        try:
+            validate_interface_name(name)
+            static = parse_static_address(item["address"], gateway=item.get("gateway") or None,
+                                          routes=[(r["to"], r["via"]) for r in item.get("routes") or []])
+        except InterfacesError as error:
+            module.fail_json(msg=f"{name}: {error}")
+        if any(t.iface == name for t in targets):
+            module.fail_json(msg=f"{name} is listed twice")
+        targets.append(Target(name, static))
+    if not targets:
+        module.fail_json(msg="no interface to set: give static_ip_interfaces (or static_ip_interface and "
+                             "static_ip_address)")
+    return targets
 
 
-def apply(module: AnsibleModule, interface: str, address: str, path: str) -> None:
+def state_dir(module: AnsibleModule) -> Path | None:
+    return Path(module.params["state_dir"]) if module.params["state_dir"] else None
+
+
+def run_confirm(module: AnsibleModule) -> None:
+    if module.check_mode:
+        module.exit_json(changed=False, msg="check mode: nothing to confirm")
     try:
-        bounce(module, interface, path)
-        if address not in interface_addresses(module).get(interface, []):
-            raise RuntimeError(f"{interface} does not hold {address} after ifup")
-    except RuntimeError as error:
-        restore_from = module.params["restore_from"]
-        if restore_from and os.path.isfile(restore_from):
-            module.atomic_move(module.backup_local(restore_from), path)
-            try:
-                bounce(module, interface, path)
-                outcome = "re-applied the previous configuration"
-            except RuntimeError as again:
-                outcome = f"re-applying the previous configuration failed too: {again}"
-            module.fail_json(msg=f"applying {address} to {interface} failed: {error}; restored {path} from "
-                                 f"{restore_from} and {outcome}")
-        module.fail_json(msg=f"applying {address} to {interface} failed: {error}")
+        message = confirm(Ifupdown(state_dir=state_dir(module)))
+    except (ConfirmError, FilesError) as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(changed=True, msg=message)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "interface": {"type": "str", "required": True},
-            "address": {"type": "str", "required": True},
-            "gateway": {"type": "str"},
+            "interfaces": {"type": "list", "elements": "dict", "options": {
+                "interface": {"type": "str", "required": True},
+                "address": {"type": "str", "required": True},
+                "gateway": {"type": "str"},
+                "routes": {"type": "list", "elements": "dict", "default": [], "options": {
+                    "to": {"type": "str", "required": True},
+                    "via": {"type": "str", "required": True},
+                }},
+            }},
             "path": {"type": "path", "default": "/etc/network/interfaces"},
-            "backup": {"type": "bool", "default": True},
             "apply": {"type": "bool", "default": False},
-            "restore_from": {"type": "path"},
             "protect_addresses": {"type": "list", "elements": "str", "default": []},
             "force": {"type": "bool", "default": False},
+            "confirm_timeout": {"type": "int", "default": 120},
+            "state_dir": {"type": "path"},
+            "confirm": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
     params = module.params
-    path = params["path"]
+    if params["confirm"]:
+        run_confirm(module)
+    path = Path(params["path"])
+    targets = targets_of(module)
+    for t in targets:
+        if not os.path.exists(f"/sys/class/net/{t.iface}"):
+            module.fail_json(msg=f"interface {t.iface} does not exist on this host")
     try:
-        interface = validate_interface_name(params["interface"])
-        static = parse_static_address(params["address"], gateway=params["gateway"] or None)
-    except InterfacesError as error:
+        old = read_text(path)
+    except FilesError as error:
         module.fail_json(msg=str(error))
-    if not os.path.exists(f"/sys/class/net/{interface}"):
-        module.fail_json(msg=f"interface {interface} does not exist on this host")
-    live = interface_addresses(module)
-    holding = [a for a in connected_addresses(module)
-               if any(a == held.split("/")[0] for held in live.get(interface, []))]
-    if holding and not params["force"]:
-        module.fail_json(msg=f"refusing to change {interface}: Ansible is connected through it ({holding[0]}); "
-                             f"use another interface or force=true")
-
-    before = ""
-    if os.path.exists(path):
-        with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:  # every byte kept, CRLF too
-            before = handle.read()
+    before = old if old is not None else ""
+    after = before
     try:
-        after = set_static(before, interface, static)
+        for t in targets:
+            after = set_static(after, t.iface, t.static)
     except InterfacesError as error:
         module.fail_json(msg=f"{path}: {error}")
+    to_apply = [t for t in targets if mismatch(before, t.iface, t.static) is not None
+                or (params["apply"] and verify(t.iface, t.static, seconds=0) is not None)]
     result = {
-        "changed": after != before,
-        "interface": interface,
-        "address": str(static.interface),
-        "live_addresses": live.get(interface, []),
-        "ifupdown_installed": module.get_bin_path("ifup") is not None,
-        "diff": {"before": before, "after": after, "before_header": path, "after_header": path},
+        "changed": bool(to_apply) or after != before,
+        "pending": False,
+        "interfaces": [t.iface for t in to_apply],
+        "diff": {"before": before, "after": after, "before_header": str(path), "after_header": str(path)},
     }
-    if result["changed"] and not module.check_mode:
-        if params["backup"] and before:
-            result["backup_file"] = module.backup_local(path)
-        temporary = f"{path}.chatlab-tmp"
-        with open(temporary, "w", encoding=ENCODING, errors=ERRORS, newline="") as handle:
-            handle.write(after)
-            handle.flush()
-            os.fsync(handle.fileno())
-        module.atomic_move(temporary, path)
-    if params["apply"]:
-        result["changed"] = True
-        if not module.check_mode:
-            apply(module, interface, str(static.interface), path)
+    if not result["changed"] or module.check_mode:
+        module.exit_json(**result)
+
+    session = ssh_connection()  # also under sudo (become), which drops SSH_CONNECTION: from the parent processes
+    connected = connected_addresses(params["protect_addresses"])
+    states = link_states()
+    reasons = [r for t in to_apply for r in lockout_reasons(t.iface, states, session, connected)]
+    confirmed = bool(reasons) and not params["force"] and params["apply"]
+    if reasons and not params["force"] and not (params["apply"] and params["confirm_timeout"] > 0):
+        module.fail_json(msg=f"refusing to change {', '.join(result['interfaces'])}: {'; '.join(reasons)} "
+                             "(a confirm_timeout above 0 for a confirmed change, or force for an unconfirmed one)")
+    if reasons and params["force"]:
+        module.warn(f"force: {'; '.join(reasons)}")
+    if not params["apply"]:
+        try:
+            backup = write_with_backup(path, after, old)
+        except FilesError as error:
+            module.fail_json(msg=str(error))
+        module.exit_json(backup_file=str(backup) if backup else None, **result)
+
+    problem = preflight()
+    if problem:
+        module.fail_json(msg=problem.replace("--apply", "applying"))
+    lines: list[str] = []
+    tools = Ifupdown(interfaces_file=path, state_dir=state_dir(module), log=lines.append)
+    change = Change(path, old, after, tuple(to_apply))
+    try:
+        if not confirmed:
+            apply_change(change, tools)
+            module.exit_json(log=lines, **result)
+        armed = start_confirmed(change, params["confirm_timeout"], tools, APPLY_DELAY)
+    except (ApplyError, ConfirmError, FilesError) as error:
+        module.fail_json(msg=str(error), log=lines)
+
+    local = ssh_local_address(session)
+    previous = next((a for a in [local, *connected] if a is not None), None)
+    moved = next(((t, previous) for t in to_apply for s in states
+                  if s.name == t.iface and previous is not None and s.holds(previous)), None)
+    fallback = (params["protect_addresses"] or [str(previous)])[0]
+    reconnect = str(moved[0].static.address) if moved else fallback
+    where = f"{moved[0].iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
+    result.update(
+        pending=True,
+        reconnect_address=reconnect,
+        previous_address=str(previous) if previous else fallback,
+        rollback_at=armed.at,
+        reconnect_delay=RECONNECT_DELAY,
+        reconnect_timeout=max(1, int(params["confirm_timeout"] - RECONNECT_DELAY - CONFIRM_MARGIN)),
+        unreachable_msg=f"{where} not reachable from here; the host rolls back to "
+                        f"{previous if previous else 'its previous configuration'} by itself at {armed.at}",
+        log=lines,
+    )
     module.exit_json(**result)
 
 

@@ -1,0 +1,1 @@
+../../../../netconfig/apply.py
