@@ -19,6 +19,7 @@ from lab.config import (
     LabError,
     configure,
     existing_lab,
+    lab_name,
     save_state,
     up_request,
 )
@@ -111,9 +112,15 @@ def command_up() -> None:
     log(f"lab '{config.name}' is up in {time.monotonic() - started:.1f} s:")
     print_status(config, host_status(config))
     server = config.topology.chat_server
+    lab = "" if config.name == default_lab_name() else f" LAB_NAME={config.name}"
     print(f"    chat server: {server.lab_address.ip}:{config.chat_port} ({server.interfaces[0].network})\n"
-          f"    chat: make lab-chat [HOST=...]   shell: make lab-ssh HOST={server.name}   checks: make lab-test\n"
-          f"    ansible: ansible-playbook -i {config.inventory_path} ansible/site.yml")
+          f"    chat: make lab-chat{lab} [HOST=...]   shell: make lab-ssh{lab} HOST={server.name}   "
+          f"checks: make lab-test{lab}\n"
+          f"    ansible: . .venv/bin/activate; ansible-playbook -i {config.inventory_path} ansible/site.yml")
+
+
+def default_lab_name() -> str:
+    return lab_name({})[0]
 
 
 def require_lab() -> LabConfig:
