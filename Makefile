@@ -14,12 +14,15 @@ LAB := $(PY) -m lab
 
 .PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
 	lab-chat lab-down lab-graph lab-e2e vm-e2e box vm-deps clean
+.PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e
 
 help:
 	@echo "make lab-up      create the lab's VMs (LAB_PROVIDER=nspawn: containers), run ansible/site.yml and the checks"
 	@echo "make test        lint (ruff, ansible-lint), unit tests, and the container lab end to end (as root)"
 	@echo "make bench       chat server benchmark (table + JSON under bench/results/)"
 	@echo "make lab-test | lab-status [JSON=1] | lab-ssh HOST=name | lab-chat | lab-graph | lab-down"
+	@echo "make lab-provision | lab-exec [HOST=all] CMD='...' | lab-logs [HOST=server] [UNIT=...] [FOLLOW=1]"
+	@echo "make lab-snapshot [SAVE=|RESTORE=|DELETE=name] | lab-capture [NETWORK=lan|mgmt] [COUNT=n] [FILTER='...']"
 	@echo "make lab-up LAB_TOPOLOGY=labs/routed.yml   another lab; make box builds the VMs' local box"
 	@echo "make vm-e2e      the VM lab end to end (up, checks, down), as CI runs it after make test"
 	@echo "make provision INVENTORY=hosts.yml   site.yml on your machines; make check INVENTORY=hosts.yml checks them"
@@ -55,8 +58,14 @@ lab-e2e: venv
 	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
 	else \
 	  rc=0; env -u LAB_TOPOLOGY $(E2E_LAB) LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
+	  [ $$rc -ne 0 ] || env $(E2E_LAB) $(MAKE) --no-print-directory lab-ops-e2e || rc=$$?; \
 	  env $(E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc; \
 	fi
+
+# The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
+# port's errors) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.
+lab-ops-e2e: venv
+	$(BIN)/pytest -p no:cacheprovider tests/lab_ops
 
 # The VM lab end to end under its own name (CI runs it after `make test`): up, then down, whatever happened.
 # As root; about 5 minutes under software emulation, plus about 1 minute the first time for `make box`.
@@ -101,6 +110,24 @@ lab-chat: venv
 
 lab-down: venv
 	$(LAB) down
+
+# Converge only: ansible/site.yml against the lab that is up (no new hosts, no checks).
+lab-provision: venv
+	$(LAB) provision
+
+# CMD is one shell command line, run as root on HOST (a host, hosts separated by commas, or all) at once.
+lab-exec: venv
+	@$(LAB) exec $(or $(HOST),all) -- "$$CMD"
+
+lab-logs: venv
+	@$(LAB) logs $(HOST) $(UNIT) $(if $(FOLLOW),-f)
+
+# make lab-snapshot SAVE=name | RESTORE=name | DELETE=name; without any: the list.
+lab-snapshot: venv
+	@$(LAB) snapshot $(if $(SAVE),save $(SAVE),$(if $(RESTORE),restore $(RESTORE),$(if $(DELETE),delete $(DELETE),list)))
+
+lab-capture: venv
+	@$(LAB) capture $(NETWORK) $(if $(FILE),-w $(FILE)) $(if $(COUNT),-c $(COUNT)) $(if $(FILTER),"$$FILTER")
 
 # The lab as a picture (SVG and PNG under .lab/NAME/), from LAB_TOPOLOGY's file alone or from the running lab.
 lab-graph: venv

@@ -1,4 +1,5 @@
-"""`python -m lab up|test|provision|status|ssh|chat|down|graph|resolve|box` — what the Makefile's lab-* targets call."""
+"""`python -m lab up|test|provision|status|ssh|chat|down|graph|resolve|box|exec|logs|snapshot|capture` — what the
+Makefile's lab-* targets call."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from lab import capture, operations, snapshot
 from lab import topology as topo
 from lab.config import (
     REPO,
@@ -25,6 +27,7 @@ from lab.config import (
 )
 from lab.inventory import Connection, moved_to_static, read_connections, write_inventory
 from lab.providers import decide_provider, make_provider
+from lab.results import print_summary, results_path
 from lab.shell import log, run
 from lab.ssh import answers, close_control_masters, known_hosts_path, ssh_command
 
@@ -59,9 +62,14 @@ def provision(config: LabConfig) -> None:
 
 
 def check(config: LabConfig) -> None:
-    run_step(config, "cross-host checks (pytest tests/infra)",
-             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(INFRA_TESTS),
-              f"--inventory={config.inventory_path}"])
+    results = results_path(config)  # JUnit XML for a CI, and a table of it after pytest's own summary
+    results.unlink(missing_ok=True)
+    try:
+        run_step(config, "cross-host checks (pytest tests/infra)",
+                 [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "lab.pytest_hosts", "-q",
+                  str(INFRA_TESTS), f"--inventory={config.inventory_path}", f"--junitxml={results}"])
+    finally:
+        print_summary(results)
 
 
 def external_connections(config: LabConfig) -> list[Connection]:
@@ -130,14 +138,18 @@ def require_lab() -> LabConfig:
     return config
 
 
-def command_ssh(host: str | None, remote: list[str], default_role: str) -> int:
-    config = require_lab()
+def lab_connection(config: LabConfig, host: str | None, default_role: str) -> Connection:
     connections = read_connections(config)  # the lab's inventory is the one place that says how to reach a host
     if host is None:
         host = next((h.name for h in config.topology.hosts if h.role == default_role), config.topology.hosts[0].name)
     if host not in connections:
         raise LabError(f"no host {host!r} in lab '{config.name}' (hosts: {', '.join(connections)})")
-    connection = connections[host]
+    return connections[host]
+
+
+def command_ssh(host: str | None, remote: list[str], default_role: str) -> int:
+    config = require_lab()
+    connection = lab_connection(config, host, default_role)
     args = [*ssh_command(config, connection.user, connection.address, connection.port, connection.key_file), *remote]
     if remote and sys.stdin.isatty():
         args.insert(1, "-t")
@@ -241,6 +253,65 @@ def command_down() -> None:
     log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
 
 
+# ---- operations: exec, logs, snapshot, capture (lab.operations, lab.snapshot, lab.capture) -------------------------
+def add_operation_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run_on = sub.add_parser("exec", help="a command as root on hosts at once, each output line prefixed with its host")
+    run_on.add_argument("hosts", help="a host, hosts separated by commas, or all")
+    run_on.add_argument("remote", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] (one word: a shell line)")
+    logs = sub.add_parser("logs", help=f"a unit's journal on a host (default: the chat service {CHAT_SERVICE})")
+    logs.add_argument("host", nargs="?")
+    logs.add_argument("unit", nargs="?", default=CHAT_SERVICE)
+    logs.add_argument("-f", "--follow", action="store_true", help="follow until Ctrl-C")
+    logs.add_argument("-n", "--lines", type=int, default=operations.DEFAULT_JOURNAL_LINES)
+    snap = sub.add_parser("snapshot", help="snapshots of the whole lab: save, restore, list, delete")
+    snap.add_argument("action", choices=("save", "restore", "list", "delete"))
+    snap.add_argument("name", nargs="?")
+    cap = sub.add_parser("capture", help="tcpdump on a lab network's bridge into a pcap file")
+    cap.add_argument("words", nargs="*", metavar="[NETWORK] [FILTER]",
+                     help=f"a network of the lab or {capture.MGMT} (default: the chat server's); a tcpdump filter")
+    cap.add_argument("-w", "--write", type=Path, help="pcap file (default .lab/NAME/captures/NETWORK-TIME.pcap)")
+    cap.add_argument("-c", "--count", type=int, help="stop after this many packets (default: at Ctrl-C)")
+
+
+def command_snapshot(action: str, name: str | None) -> None:
+    config = require_lab()
+    if action == "list":
+        for line in snapshot.table(snapshot.list_snapshots(config)):
+            print(line)
+        return
+    if not name:
+        raise LabError(f"lab snapshot {action} needs a snapshot NAME")
+    provider = make_provider(config)
+    if action == "save":
+        taken = snapshot.save(config, provider, name)
+        log(f"snapshot {name!r} of {', '.join(taken.shape)} saved in {taken.save_seconds:.2f} s")
+    elif action == "restore":
+        seconds = snapshot.restore(config, provider, name)
+        log(f"lab '{config.name}' restored to snapshot {name!r} in {seconds:.2f} s (checks: make lab-test)")
+    else:
+        snapshot.delete(config, provider, name)
+        log(f"snapshot {name!r} deleted")
+
+
+def run_operation(args: argparse.Namespace) -> int:
+    if args.command == "snapshot":
+        command_snapshot(args.action, args.name)
+        return 0
+    config = require_lab()
+    if args.command == "exec":
+        connections = read_connections(config)
+        hosts = operations.resolve_hosts(args.hosts, list(connections))
+        words = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
+        return operations.exec_on_hosts(config, connections, hosts, operations.remote_script(words))
+    if args.command == "logs":
+        return operations.show_journal(config, lab_connection(config, args.host, "chat_server"), args.unit,
+                                       args.follow, args.lines)
+    networks = [network.name for network in config.topology.networks]
+    network, words = capture.split_network(args.words, networks, config.topology.chat_server.interfaces[0].network)
+    capture.capture(config, make_provider(config), network, args.write, args.count, words)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description="Drive the chatlab lab (LAB_TOPOLOGY file, LAB_* "
                                                               "settings: see README).")
@@ -261,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     resolve.add_argument("--provider", choices=("nspawn", "libvirt"), default="libvirt")
     box = sub.add_parser("box", help="build the VM lab's local Vagrant box (only when its inputs changed)")
     box.add_argument("--force", action="store_true", help="rebuild even when it is up to date")
-    args = parser.parse_args(argv)
+    add_operation_commands(sub)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "capture":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.words = [*getattr(args, "words", []), *extra]  # capture: a filter may come after -w and -c
     try:
         if args.command == "up":
             command_up()
@@ -271,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             provision(require_lab())
         elif args.command == "status":
             return command_status(args.json)
+        elif args.command in ("exec", "logs", "snapshot", "capture"):
+            return run_operation(args)
         elif args.command == "ssh":
             return command_ssh(args.host, args.remote, "chat_server")
         elif args.command == "chat":

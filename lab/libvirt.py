@@ -30,6 +30,7 @@ from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
 from lab.config import LabConfig, LabError, save_state
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
+from lab.libvirt_snapshot import DomainSnapshots
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, port_open, ssh_command
 from lab.topology import Host
@@ -99,6 +100,15 @@ def table_names(listing: str) -> list[str]:
     lines = listing.splitlines()
     rule = next((i for i, line in enumerate(lines) if line.strip().startswith("---")), None)
     return [line.split()[0] for line in lines[rule + 1:] if line.strip()] if rule is not None else []
+
+
+def network_bridge(net_info: str) -> str | None:
+    """The bridge of a libvirt network, from `virsh net-info NETWORK` output."""
+    for line in net_info.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Bridge" and value.strip():
+            return value.strip()
+    return None
 
 
 def kvm_accessible(mode: int, owner: int, group: int, uid: int, groups: set[int]) -> bool:
@@ -172,6 +182,7 @@ class LibvirtLab:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
             return
         ensure_libvirtd(self.log)
+        DomainSnapshots(virsh, self._lab_domains()).delete_all()  # libvirt refuses to remove a VM with snapshots
         if self.config.state_path.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
             try:
                 self._vagrant(self._vagrant_env(), ["destroy", "-f"], "vagrant destroy")
@@ -182,6 +193,30 @@ class LibvirtLab:
 
     def states(self) -> dict[str, str]:
         return {host.name: self._domain_state(self.domain(host.name)) or "absent" for host in self.config.hosts}
+
+    def capture_interface(self, network: str) -> str:
+        """The bridge libvirt made on this machine for a lab network, or for the management network ('mgmt')."""
+        name = self.mgmt_network if network == "mgmt" else self.networks[network]
+        bridge = network_bridge(virsh("net-info", name, check=False))
+        if bridge is None:
+            raise LabError(f"libvirt has no network {name} with a bridge: is the lab up?")
+        return bridge
+
+    # ---- snapshots (lab.libvirt_snapshot) ---------------------------------------------------------------
+    def _snapshots(self) -> DomainSnapshots:
+        return DomainSnapshots(virsh, [self.domain(host.name) for host in self.config.hosts])
+
+    def save_snapshot(self, name: str, directory: Path) -> None:
+        ensure_libvirtd(self.log)
+        self._snapshots().save(name)
+
+    def restore_snapshot(self, name: str, directory: Path) -> None:
+        ensure_libvirtd(self.log)
+        self._snapshots().restore(name)
+
+    def delete_snapshot(self, name: str) -> None:
+        ensure_libvirtd(self.log)
+        self._snapshots().delete(name)
 
     # ---- box ------------------------------------------------------------------------------------------------
     def _choose_box(self) -> str:
@@ -239,6 +274,7 @@ class LibvirtLab:
     def _remove_libvirt_leftovers(self) -> None:
         """Every domain, network and volume of this lab that libvirt still has, whatever Vagrant thinks."""
         for domain in self._lab_domains():
+            DomainSnapshots(virsh, [domain]).delete_all()
             if self._domain_state(domain) in ("running", "paused", "in shutdown"):
                 virsh("destroy", domain, check=False)
             virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)

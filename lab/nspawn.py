@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.config import MGMT_INTERFACE, LabConfig, LabError
+from lab.container_snapshot import copy_tree, frozen_containers
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds, unmount
@@ -91,31 +92,81 @@ class NspawnLab:
         key = ensure_keypair(self.config)
         self._ensure_bridges()
         started: list[Host] = []
+        with_disk: set[str] = set()
         for host in self.config.hosts:
             if self._running(host) and self._wired_as_planned(host) and self._answers(host):
                 self.log(f"{host.name}: already up, kept")
                 continue
-            self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
-            self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
-            self._boot(host)
+            if not self._running(host) and self._disk_intact(host):
+                self._release_host(host.name, self.host_dir(host))  # what the dead container left on the machine
+                self._mount_root(host, rootfs)
+                self.log(f"{host.name}: its container had stopped: booting it again with its disk")
+                with_disk.add(host.name)
+            else:
+                self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
+                self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
             started.append(host)
-        for host in started:
-            self._wire(host)
-        self._write_known_hosts()
-        timeout = BOOT_TIMEOUT_S + BOOT_TIMEOUT_PER_HOST_S * len(started)
-        for host in started:
-            if not self._running(host):
-                raise self._boot_failure(host)
-            wait_for_ssh(self.config, host.name, "root", str(self._mgmt(host).ip), timeout=timeout,
-                         still_booting=lambda host=host: self._running(host))
-            lan = ", ".join(f"{i.address} on {i.name}" for i in host.interfaces)
-            self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
+        self._boot_hosts(started, with_disk)
         self._remove_surplus_hosts()
         self._remove_surplus_bridges()
         return [Connection(host.name, self._reached_at(host)) for host in self.config.hosts]
 
+    def _boot_hosts(self, hosts: list[Host], with_disk: set[str]) -> None:
+        """Boots the hosts from their mounted roots, plugs them in and waits until each answers over SSH: a new
+        host at its management address, one booted with its disk where site.yml left it (_addresses)."""
+        for host in hosts:
+            self._boot(host)
+        for host in hosts:
+            self._wire(host)
+        self._write_known_hosts()
+        timeout = BOOT_TIMEOUT_S + BOOT_TIMEOUT_PER_HOST_S * len(hosts)
+        for host in hosts:
+            if not self._running(host):
+                raise self._boot_failure(host)
+            address = self._addresses(host)[0] if host.name in with_disk else str(self._mgmt(host).ip)
+            wait_for_ssh(self.config, host.name, "root", address, timeout=timeout,
+                         still_booting=lambda host=host: self._running(host))
+            lan = ", ".join(f"{i.address} on {i.name}" for i in host.interfaces)
+            self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
+
     def states(self) -> dict[str, str]:
         return {host.name: "running" if self._running(host) else "absent" for host in self.config.hosts}
+
+    def capture_interface(self, network: str) -> str:
+        """The machine's bridge of a lab network, or of the management network ('mgmt')."""
+        return self.mgmt_bridge if network == "mgmt" else self.bridges[network]
+
+    # ---- snapshots (lab.container_snapshot freezes and copies) -------------------------------------------
+    def save_snapshot(self, name: str, directory: Path) -> None:
+        """Freezes every host at once, copies their writable layers into `directory`, then thaws them."""
+        require_root()
+        hosts = {host.name: self.host_dir(host) for host in self.config.hosts}
+        missing = [host for host, path in hosts.items() if not (path / "upper").is_dir()]
+        if missing:
+            raise LabError(f"no disk for {', '.join(missing)}: run 'make lab-up' first")
+        inits = [pid for pid in (_recorded_process(path / "init") for path in hosts.values()) if pid]
+        with frozen_containers(inits):
+            for host, path in hosts.items():
+                copy_tree(path / "upper", directory / host / "upper")
+
+    def restore_snapshot(self, name: str, directory: Path) -> None:
+        """Stops every host, puts the writable layers of `directory` back and boots the hosts again."""
+        require_root()
+        rootfs = ensure_rootfs(self.log)
+        self._ensure_bridges()
+        hosts = list(self.config.hosts)
+        self._stop_hosts([self.host_dir(host) for host in hosts], signal.SIGKILL)  # their state is discarded
+        for host in hosts:
+            path = self.host_dir(host)
+            self._release_host(host.name, path)
+            for layer in ("upper", "work"):
+                shutil.rmtree(path / layer, ignore_errors=True)
+            copy_tree(directory / host.name / "upper", path / "upper")
+            self._mount_root(host, rootfs)
+        self._boot_hosts(hosts, {host.name for host in hosts})
+
+    def delete_snapshot(self, name: str) -> None:
+        """Nothing to do: a container snapshot is its directory, which lab.snapshot removes."""
 
     def down(self) -> None:
         require_root()
@@ -164,7 +215,8 @@ class NspawnLab:
         assert host.mgmt_address is not None
         return host.mgmt_address
 
-    def _prepare_root(self, host: Host, rootfs: Path, public_key: str) -> None:
+    def _mount_root(self, host: Host, rootfs: Path) -> Path:
+        """Mounts the host's root: its writable layer (upper) over the cached root filesystem."""
         directory = self.host_dir(host)
         upper, work, root = directory / "upper", directory / "work", directory / "root"
         for path in (upper, work, root):
@@ -172,6 +224,14 @@ class NspawnLab:
         if not _mountpoint(root):
             run(["mount", "-t", "overlay", "overlay", "-o",
                  f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(root)])
+        return root
+
+    def _disk_intact(self, host: Host) -> bool:
+        """Whether the host's writable layer was fully prepared (its SSH host key is written last)."""
+        return (self.host_dir(host) / "upper/etc/ssh/ssh_host_ed25519_key.pub").is_file()
+
+    def _prepare_root(self, host: Host, rootfs: Path, public_key: str) -> None:
+        root = self._mount_root(host, rootfs)
         (root / "etc/hostname").write_text(f"{host.name}\n")
         (root / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host.name}\n")
         (root / "etc/network/interfaces").write_text(
@@ -260,7 +320,12 @@ class NspawnLab:
     def _remove_hosts(self, hosts: dict[str, Path], sig: signal.Signals = signal.SIGTERM) -> None:
         """Stops the hosts (SIGTERM to nspawn: an orderly poweroff; SIGKILL for what is left after
         STOP_TIMEOUT_S), then removes everything each one had on the machine."""
-        pids = [pid for pid in (self._pid(directory) for directory in hosts.values()) if pid]
+        self._stop_hosts(list(hosts.values()), sig)
+        for name, directory in hosts.items():
+            self._cleanup_host(name, directory)
+
+    def _stop_hosts(self, directories: list[Path], sig: signal.Signals) -> None:
+        pids = [pid for pid in (self._pid(directory) for directory in directories) if pid]
         for pid in pids:
             os.kill(pid, sig)
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -270,10 +335,13 @@ class NspawnLab:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
                 _wait_gone(pid)
-        for name, directory in hosts.items():
-            self._cleanup_host(name, directory)
 
     def _cleanup_host(self, name: str, directory: Path) -> None:
+        self._release_host(name, directory)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def _release_host(self, name: str, directory: Path) -> None:
+        """Removes what a stopped host still has on the machine (init, namespace, links, mount), not its disk."""
         _kill_orphaned_init(directory)
         netns = f"{self.config.name}-{name}"
         if netns in run(["ip", "netns", "list"]).stdout.split():
@@ -287,7 +355,6 @@ class NspawnLab:
         root = directory / "root"
         if _mountpoint(root):
             unmount(root, check=True)
-        shutil.rmtree(directory, ignore_errors=True)
         shutil.rmtree(Path("/run/systemd/nspawn/unix-export") / netns, ignore_errors=True)
 
     def _known_host_dirs(self) -> dict[str, Path]:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from lab.config import REPO, LabConfig, LabError, UpRequest
@@ -36,6 +37,18 @@ class Provider(Protocol):
     def states(self) -> dict[str, str]:
         """Each host's state as the provider sees it: running, absent, shut off, ..."""
         ...
+
+    def capture_interface(self, network: str) -> str:
+        """The machine's interface of a lab network, or of the management network ('mgmt'): lab.capture."""
+        ...
+
+    def save_snapshot(self, name: str, directory: Path) -> None:
+        """Every host's disk at one moment, kept in `directory` or by the provider under `name`: lab.snapshot."""
+        ...
+
+    def restore_snapshot(self, name: str, directory: Path) -> None: ...
+
+    def delete_snapshot(self, name: str) -> None: ...
 
 
 def make_provider(config: LabConfig) -> Provider:

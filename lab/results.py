@@ -1,0 +1,65 @@
+"""The cross-host checks' results as a CI reads them (pytest's JUnit XML) and as a person does (one table)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.config import LabConfig
+
+HOSTS_PROPERTY = "hosts"  # written by the lab.pytest_hosts plugin
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    hosts: str
+    result: str  # passed, failed, error, skipped
+    seconds: float
+
+
+def results_path(config: LabConfig) -> Path:
+    return config.state_dir / "results.xml"
+
+
+def parse_junit(text: str) -> list[CheckResult]:
+    """Every test case of a JUnit XML report, in its order."""
+    results = []
+    for case in ElementTree.fromstring(text).iter("testcase"):
+        outcome = next((child.tag for child in case if child.tag in ("failure", "error", "skipped")), "passed")
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        hosts = next((p.get("value", "") for p in case.iter("property") if p.get("name") == HOSTS_PROPERTY), "")
+        results.append(CheckResult(f"{module}::{case.get('name', '?')}" if module else case.get("name", "?"),
+                                   hosts or "-", {"failure": "failed"}.get(outcome, outcome),
+                                   float(case.get("time", "0") or 0)))
+    return results
+
+
+def summary_table(results: list[CheckResult]) -> list[str]:
+    rows = [("check", "hosts", "result", "seconds")]
+    rows += [(r.check, r.hosts, r.result.upper() if r.result != "passed" else r.result, f"{r.seconds:.1f}")
+             for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.result] = counts.get(r.result, 0) + 1
+    lines.append(", ".join(f"{n} {outcome}" for outcome, n in counts.items()) +
+                 f" in {sum(r.seconds for r in results):.1f} s")
+    return lines
+
+
+def print_summary(path: Path) -> None:
+    """The table of a JUnit report, if pytest wrote one."""
+    if not path.is_file():
+        return
+    try:
+        results = parse_junit(path.read_text())
+    except ElementTree.ParseError as error:
+        print(f"lab: {path} is not readable JUnit XML ({error})")
+        return
+    for line in summary_table(results):
+        print(f"    {line}")
+    print(f"    JUnit XML: {path}")
