@@ -8,23 +8,21 @@ import os
 
 import pytest
 
-from lab.config import LabConfig, load_config_of_existing_lab
-from lab.providers import provider_for_existing_lab
+from lab.config import LabConfig, existing_lab
 
 
 @pytest.fixture(scope="session")
 def lab_config() -> LabConfig:
     if os.geteuid() != 0:
         pytest.skip("the lab operations end to end need root and a container lab (sudo make test)")
-    config = load_config_of_existing_lab()
-    provider = provider_for_existing_lab(config)
-    if provider is None or not config.inventory_path.is_file():
-        pytest.skip(f"lab '{config.name}' is not up: run 'make lab-up LAB_PROVIDER=nspawn' first (or make test)")
+    name, config = existing_lab()
+    if config is None or not config.inventory_path.is_file():
+        pytest.skip(f"lab '{name}' is not up: run 'make lab-up LAB_PROVIDER=nspawn' first (or make test)")
     return config
 
 
 @pytest.fixture(scope="session")
 def container_lab(lab_config: LabConfig) -> LabConfig:
-    if provider_for_existing_lab(lab_config).name != "nspawn":  # type: ignore[union-attr]
+    if lab_config.provider != "nspawn":
         pytest.skip(f"lab '{lab_config.name}' is a VM lab: this test kills a container")
     return lab_config

@@ -177,7 +177,7 @@ def test_snapshot_round_trip_brings_every_disk_back_and_the_checks_pass(lab_conf
     assert gone.returncode == 1 and f"has no snapshot '{name}'" in gone.stderr
     # lab test also wrote its results for a CI, and printed them as one table
     results = parse_junit(results_path(lab_config).read_text())
-    assert results and all(r.result == "passed" for r in results), results
+    assert {r.result for r in results} <= {"passed", "skipped"} and any(r.result == "passed" for r in results), results
     assert re.search(r"check\s+hosts\s+result\s+seconds", checks.stdout), checks.stdout[-2000:]
     assert any(r.hosts == "server,client1" for r in results)
 
