@@ -164,6 +164,8 @@ def test_snapshot_round_trip_brings_every_disk_back_and_the_checks_pass(lab_conf
         lab("exec", "all", "--", f"rm {marker}; touch /root/after-{name}", check=True)
         restored = lab("snapshot", "restore", name, check=True)
         assert f"restored to snapshot '{name}'" in restored.stdout
+        converged = lab("provision")  # Ansible alone, straight after the restore (its SSH connections are new)
+        assert converged.returncode == 0 and recap_changed(converged.stdout, "server") == 0, converged.stdout[-3000:]
         back = lab("exec", "all", "--", f"cat {marker} && test ! -e /root/after-{name}", check=True)
         assert sorted(back.stdout.splitlines()) == ["client1 | kept", "server  | kept"], back.stdout
         service = lab("exec", "server", "--", "systemctl is-active chatlab-chat", check=True)
