@@ -120,7 +120,7 @@ lab-exec: venv
 	@$(LAB) exec $(or $(HOST),all) -- "$$CMD"
 
 lab-logs: venv
-	@$(LAB) logs $(HOST) $(UNIT) $(if $(FOLLOW),-f)
+	@$(LAB) logs $(HOST) $(if $(UNIT),--unit $(UNIT)) $(if $(FOLLOW),-f)
 
 # make lab-snapshot SAVE=name | RESTORE=name | DELETE=name; without any: the list.
 lab-snapshot: venv

@@ -261,6 +261,7 @@ def add_operation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
     logs = sub.add_parser("logs", help=f"a unit's journal on a host (default: the chat service {CHAT_SERVICE})")
     logs.add_argument("host", nargs="?")
     logs.add_argument("unit", nargs="?", default=CHAT_SERVICE)
+    logs.add_argument("-u", "--unit", dest="unit_option", metavar="UNIT", help="the unit, when no HOST is given")
     logs.add_argument("-f", "--follow", action="store_true", help="follow until Ctrl-C")
     logs.add_argument("-n", "--lines", type=int, default=operations.DEFAULT_JOURNAL_LINES)
     snap = sub.add_parser("snapshot", help="snapshots of the whole lab: save, restore, list, delete")
@@ -304,8 +305,8 @@ def run_operation(args: argparse.Namespace) -> int:
         words = args.remote[1:] if args.remote[:1] == ["--"] else args.remote
         return operations.exec_on_hosts(config, connections, hosts, operations.remote_script(words))
     if args.command == "logs":
-        return operations.show_journal(config, lab_connection(config, args.host, "chat_server"), args.unit,
-                                       args.follow, args.lines)
+        return operations.show_journal(config, lab_connection(config, args.host, "chat_server"),
+                                       args.unit_option or args.unit, args.follow, args.lines)
     networks = [network.name for network in config.topology.networks]
     network, words = capture.split_network(args.words, networks, config.topology.chat_server.interfaces[0].network)
     capture.capture(config, make_provider(config), network, args.write, args.count, words)
