@@ -114,10 +114,10 @@ def test_logs_shows_and_follows_the_chat_service_journal(lab_config: LabConfig) 
     assert follow.returncode == 0
     recent = lab("logs", "server")
     assert recent.returncode == 0 and f"connected from {client}" in recent.stdout, recent.stdout[-1000:]
-    ssh = lab("logs", "client1", "ssh")
-    assert ssh.returncode == 0 and "client1 sshd" in ssh.stdout, ssh.stdout[-1000:]
-    on_server = lab("logs", "--unit", "ssh")  # make lab-logs UNIT=ssh: the chat server's
-    assert on_server.returncode == 0 and "server sshd" in on_server.stdout, on_server.stdout[-1000:]
+    journald = lab("logs", "client1", "systemd-journald")
+    assert journald.returncode == 0 and "client1 systemd-journald" in journald.stdout, journald.stdout[-1000:]
+    on_server = lab("logs", "--unit", "systemd-journald")  # make lab-logs UNIT=...: the chat server's
+    assert on_server.returncode == 0 and "server systemd-journald" in on_server.stdout, on_server.stdout[-1000:]
     missing = lab("logs", "client1", "no-such-unit")
     assert missing.returncode == 1 and missing.stderr.strip() == "lab: error: client1 has no unit 'no-such-unit'"
 
