@@ -50,16 +50,24 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# The container lab end to end under its own name and management subnet, so that it never touches a lab the user
-# has up: up (provision + cross-host checks), then down, whatever happened.
+# The container labs end to end, each under its own name and addresses so that none touches a lab the user has up:
+# up (provision + cross-host checks), then down, whatever happened. The seed's lab also gets the lab operations'
+# tests between its up and down; then the routed lab (two LANs, a router) and the one-NIC lab.
 E2E_LAB := LAB_NAME=e2e LAB_MGMT_SUBNET=10.199.58.0/24
+E2E_MORE := "LAB_NAME=e2er LAB_TOPOLOGY=labs/routed.yml LAB_MGMT_SUBNET=10.199.68.0/24" \
+	"LAB_NAME=e2e1 LAB_TOPOLOGY=labs/single-nic.yml LAB_SUBNET=192.168.158.0/24"
 lab-e2e: venv
 	@if [ "$$(id -u)" != 0 ]; then \
 	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
 	else \
 	  rc=0; env -u LAB_TOPOLOGY $(E2E_LAB) LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
 	  [ $$rc -ne 0 ] || env $(E2E_LAB) $(MAKE) --no-print-directory lab-ops-e2e || rc=$$?; \
-	  env $(E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc; \
+	  env $(E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; \
+	  for lab in $(E2E_MORE); do \
+	    [ $$rc -eq 0 ] || break; \
+	    env $$lab LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
+	    env $$lab $(LAB) down || [ $$rc -ne 0 ] || rc=1; \
+	  done; exit $$rc; \
 	fi
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
