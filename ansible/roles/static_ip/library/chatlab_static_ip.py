@@ -96,7 +96,7 @@ from ansible.module_utils.chatlab_apply import (
     start_confirmed,
     verify,
 )
-from ansible.module_utils.chatlab_files import FilesError, read_text, write_with_backup
+from ansible.module_utils.chatlab_files import ENCODING, ERRORS, FilesError, read_text, write_with_backup
 from ansible.module_utils.chatlab_guard import lockout_reasons, ssh_local_address
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
@@ -110,6 +110,12 @@ from ansible.module_utils.chatlab_session import ssh_connection
 APPLY_DELAY = 1.0  # seconds: this module's result reaches the controller before the connection's interface changes
 RECONNECT_DELAY = 2  # seconds before the first attempt to reconnect: the change is live by then
 CONFIRM_MARGIN = 5  # seconds of the confirm timeout kept for the confirm itself, after reconnecting
+
+
+def displayable(text: str) -> str:
+    """`text` as valid UTF-8 for the diff (ansible-core 2.19 refuses a result holding a lone surrogate): every byte
+    that is not UTF-8 shows as U+FFFD; the file itself is written from the undecoded text."""
+    return text.encode(ENCODING, ERRORS).decode(ENCODING, "replace")
 
 
 def connected_addresses(names: list[str]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -204,7 +210,8 @@ def main() -> None:
         "changed": bool(to_apply) or after != before,
         "pending": False,
         "interfaces": [t.iface for t in to_apply],
-        "diff": {"before": before, "after": after, "before_header": str(path), "after_header": str(path)},
+        "diff": {"before": displayable(before), "after": displayable(after),
+                 "before_header": str(path), "after_header": str(path)},
     }
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
