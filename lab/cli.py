@@ -26,6 +26,7 @@ from lab.config import (
     up_request,
 )
 from lab.inventory import Connection, moved_to_static, read_connections, write_inventory
+from lab.mitogen import describe, mitogen_env, strategy_plugins
 from lab.providers import decide_provider, make_provider
 from lab.results import print_summary, results_path
 from lab.shell import log, run
@@ -43,6 +44,7 @@ def tool_env(config: LabConfig) -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env.setdefault("ANSIBLE_HOME", str(REPO / ".lab" / "ansible-home"))
     env["CHATLAB_INVENTORY"] = str(config.inventory_path)
+    env.update(mitogen_env(env, strategy_plugins()))
     return env
 
 
@@ -56,6 +58,7 @@ def run_step(config: LabConfig, step: str, args: list[str]) -> None:
 
 
 def provision(config: LabConfig) -> None:
+    log(describe(tool_env(config)))
     run_step(config, "provision (ansible-playbook site.yml)",
              [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(config.inventory_path),
               str(ANSIBLE_DIR / "site.yml")])

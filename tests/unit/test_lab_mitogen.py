@@ -1,0 +1,47 @@
+"""When the lab's Ansible runs use Mitogen: only when it is installed, not turned off, and no strategy was chosen;
+and Mitogen really runs a play under the pinned ansible-core."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.mitogen import STRATEGY, describe, mitogen_env, strategy_plugins
+
+PLUGINS = Path("/opt/mitogen/plugins/strategy")
+
+
+def test_mitogen_is_used_when_installed() -> None:
+    env = mitogen_env({}, PLUGINS)
+    assert env == {"ANSIBLE_STRATEGY_PLUGINS": str(PLUGINS), "ANSIBLE_STRATEGY": STRATEGY}
+    assert "Mitogen" in describe(env)
+
+
+def test_plain_ansible_without_mitogen_or_when_turned_off_or_another_strategy_is_chosen() -> None:
+    assert mitogen_env({}, None) == {}
+    assert mitogen_env({"LAB_MITOGEN": "0"}, PLUGINS) == {}
+    assert mitogen_env({"ANSIBLE_STRATEGY": "free"}, PLUGINS) == {}
+    assert describe({}).startswith("plain Ansible")
+    assert "free" in describe({"ANSIBLE_STRATEGY": "free"})
+
+
+def test_mitogen_runs_a_play_under_the_pinned_ansible_core(tmp_path: Path) -> None:
+    """ansible-core refuses an unknown strategy, and Mitogen refuses an ansible-core it does not support."""
+    plugins = strategy_plugins()
+    if plugins is None:
+        pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                        "    - ansible.builtin.command: echo mitogen-ran\n      register: echoed\n"
+                        "    - ansible.builtin.debug:\n        msg: \"{{ echoed.stdout }}\"\n")
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
+           **mitogen_env({}, plugins)}
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert '"msg": "mitogen-ran"' in done.stdout or "msg: mitogen-ran" in done.stdout, done.stdout[-2000:]
