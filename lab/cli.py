@@ -27,6 +27,7 @@ from lab.config import (
 )
 from lab.inventory import Connection, moved_to_static, read_connections, write_inventory
 from lab.mitogen import describe, mitogen_env, strategy_plugins
+from lab.progress import heartbeat
 from lab.providers import decide_provider, make_provider
 from lab.results import print_summary, results_path
 from lab.shell import log, run
@@ -49,9 +50,21 @@ def tool_env(config: LabConfig) -> dict[str, str]:
 
 
 def run_step(config: LabConfig, step: str, args: list[str]) -> None:
+    """Runs one step's command, its output passed through as it comes (a heartbeat line when it is silent)."""
     started = time.monotonic()
     log(f"{step} ...")
-    if subprocess.run(args, env=tool_env(config), cwd=REPO, check=False).returncode != 0:
+    env = tool_env(config)
+    if sys.stdout.isatty():
+        env.setdefault("ANSIBLE_FORCE_COLOR", "1")  # its output goes through a pipe now
+    with heartbeat(step) as beat:
+        process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        for chunk in iter(lambda: os.read(process.stdout.fileno(), 65536), b""):  # pytest's dots end no line
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            beat.output()
+        code = process.wait()
+    if code != 0:
         raise LabError(f"step '{step}' failed (see above); the lab stays up: fix, then 'make lab-up' again "
                        f"or 'make lab-down'")
     log(f"{step}: done in {time.monotonic() - started:.1f} s")

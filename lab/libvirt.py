@@ -31,6 +31,7 @@ from lab.config import LabConfig, LabError, save_state
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.libvirt_snapshot import DomainSnapshots
+from lab.progress import VagrantSteps, heartbeat
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, port_open, ssh_command
 from lab.topology import Host
@@ -333,12 +334,16 @@ class LibvirtLab:
             watcher = threading.Thread(target=self._watch_consoles, args=(process, failures), daemon=True)
             watcher.start()
             tail: list[str] = []
-            for raw in process.stdout:
-                for line in raw.replace("\r", "\n").replace("\x1b[K", "").splitlines():
-                    log_file.write(f"{time.monotonic() - started:6.1f} {line}\n")
-                    if line.strip() and not QUIET_LINE.search(line):
-                        print(f"    {line}", flush=True)
-                        tail = [*tail[-4:], line.strip()]
+            steps = VagrantSteps([host.name for host in self.config.hosts])
+            with heartbeat("boot (vagrant up)", steps.summary) as beat:
+                for raw in process.stdout:
+                    for line in raw.replace("\r", "\n").replace("\x1b[K", "").splitlines():
+                        log_file.write(f"{time.monotonic() - started:6.1f} {line}\n")
+                        if line.strip() and not QUIET_LINE.search(line):
+                            print(f"    {line}", flush=True)
+                            tail = [*tail[-4:], line.strip()]
+                            steps.note(line)
+                            beat.output()
             try:
                 code = process.wait(timeout=VAGRANT_UP_TIMEOUT_S)
             except subprocess.TimeoutExpired:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.config import LabConfig, LabError
+from lab.progress import Heartbeat
 from lab.shell import run, succeeds
 
 CONNECT_TIMEOUT_S = 5
@@ -67,11 +68,13 @@ def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: in
                  timeout: float = 60, still_booting: Callable[[], bool] = lambda: True) -> None:
     """Waits until `ssh true` works, or raises LabError naming the host (at once if it stopped booting)."""
     deadline = time.monotonic() + timeout
+    beat = Heartbeat("boot", lambda: f"{host}: waiting for SSH on {address}:{port}")
     while time.monotonic() < deadline:
         if not still_booting():
             raise LabError(f"{host}: stopped while booting (step: boot), before SSH answered")
         if port_open(address, port) and answers(config, user, address, port):
             return
+        beat.tick()
         time.sleep(0.2)
     raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
 
