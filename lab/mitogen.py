@@ -14,6 +14,9 @@ from pathlib import Path
 
 # mitogen_linear keeps the linear strategy's semantics (run_once, handlers); mitogen_free runs run_once tasks per host
 STRATEGY = "mitogen_linear"
+# Mitogen's connection timeout covers SSH and its interpreter's start on the host: Ansible's default 10 s was
+# too short for an emulated VM on a busy machine ("Connection timed out" on the first task). A caller's value wins.
+CONNECT_TIMEOUT_S = 120
 
 
 def strategy_plugins() -> Path | None:
@@ -29,7 +32,8 @@ def mitogen_env(environ: Mapping[str, str], plugins: Path | None) -> dict[str, s
     """The variables that make Ansible use Mitogen (empty: plain Ansible), given Mitogen's plugin directory."""
     if plugins is None or environ.get("LAB_MITOGEN", "1") == "0" or environ.get("ANSIBLE_STRATEGY"):
         return {}
-    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": STRATEGY}
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": STRATEGY,
+            "ANSIBLE_TIMEOUT": environ.get("ANSIBLE_TIMEOUT") or str(CONNECT_TIMEOUT_S)}
 
 
 def describe(env: Mapping[str, str]) -> str:
