@@ -53,7 +53,7 @@ def run_step(config: LabConfig, step: str, args: list[str]) -> None:
     """Runs one step's command, its output passed through as it comes (a heartbeat line when it is silent)."""
     started = time.monotonic()
     log(f"{step} ...")
-    env = tool_env(config)
+    env = {**tool_env(config), "PYTHONUNBUFFERED": "1"}  # pytest's output reaches the pipe as it is printed
     if sys.stdout.isatty():
         env.setdefault("ANSIBLE_FORCE_COLOR", "1")  # its output goes through a pipe now
     with heartbeat(step) as beat:
