@@ -45,7 +45,8 @@ def tool_env(config: LabConfig) -> dict[str, str]:
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
     env.setdefault("ANSIBLE_HOME", str(REPO / ".lab" / "ansible-home"))
     env["CHATLAB_INVENTORY"] = str(config.inventory_path)
-    env.update(mitogen_env(env, strategy_plugins()))
+    emulated = config.provider_settings.get("LAB_LIBVIRT_DRIVER") == "qemu"
+    env.update(mitogen_env(env, strategy_plugins(), emulated=emulated))
     return env
 
 

@@ -10,20 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from lab.mitogen import CONNECT_TIMEOUT_S, STRATEGY, describe, mitogen_env, strategy_plugins
+from lab.mitogen import EMULATED_CONNECT_TIMEOUT_S, STRATEGY, describe, mitogen_env, strategy_plugins
 
 PLUGINS = Path("/opt/mitogen/plugins/strategy")
 
 
 def test_mitogen_is_used_when_installed() -> None:
     env = mitogen_env({}, PLUGINS)
-    assert env == {"ANSIBLE_STRATEGY_PLUGINS": str(PLUGINS), "ANSIBLE_STRATEGY": STRATEGY,
-                   "ANSIBLE_TIMEOUT": str(CONNECT_TIMEOUT_S)}
+    assert env == {"ANSIBLE_STRATEGY_PLUGINS": str(PLUGINS), "ANSIBLE_STRATEGY": STRATEGY}
     assert "Mitogen" in describe(env)
 
 
-def test_a_callers_connection_timeout_wins() -> None:
-    assert mitogen_env({"ANSIBLE_TIMEOUT": "30"}, PLUGINS)["ANSIBLE_TIMEOUT"] == "30"
+def test_emulated_hosts_get_a_longer_connection_timeout_unless_the_caller_set_one() -> None:
+    assert mitogen_env({}, PLUGINS, emulated=True)["ANSIBLE_TIMEOUT"] == str(EMULATED_CONNECT_TIMEOUT_S)
+    assert "ANSIBLE_TIMEOUT" not in mitogen_env({"ANSIBLE_TIMEOUT": "30"}, PLUGINS, emulated=True)  # caller's stays
+    assert "ANSIBLE_TIMEOUT" not in mitogen_env({}, PLUGINS)  # containers, KVM: Ansible's default
 
 
 def test_plain_ansible_without_mitogen_or_when_turned_off_or_another_strategy_is_chosen() -> None:
