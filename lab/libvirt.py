@@ -33,7 +33,7 @@ from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.libvirt_snapshot import DomainSnapshots
 from lab.progress import VagrantSteps, heartbeat
 from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import known_hosts_path, port_open, ssh_command
+from lab.ssh import known_hosts_path, ssh_command
 from lab.topology import Host
 
 VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
@@ -42,7 +42,6 @@ DEFAULT_VM_MEMORY_MIB = 768
 VAGRANT_UP_TIMEOUT_S = 1800
 KEYSCAN_TIMEOUT_S = 60
 QEMU_USER, KVM_GROUP = "libvirt-qemu", "kvm"
-PUBLIC_BOX_HOST = "vagrantcloud.com"
 # vagrant up's chatter that says nothing new (upload progress, the domain settings table)
 QUIET_LINE = re.compile(r"Progress: \d+%|^==> [\w-]+:\s+-- |No version detected|generating a local metadata|"
                         r"See https://www.vagrantup.com/docs/boxes")
@@ -221,8 +220,8 @@ class LibvirtLab:
 
     # ---- box ------------------------------------------------------------------------------------------------
     def _choose_box(self) -> str:
-        """LAB_BOX (or the lab's box) if set; else the local box if built, the public box if added or
-        downloadable, else build."""
+        """LAB_BOX (or the lab's box) if set, downloaded when it is not added yet; else the public box if it was
+        added; else the local box, built offline when missing or out of date. Nothing is downloaded unless asked."""
         wanted = self.config.provider_settings.get("LAB_BOX", "")  # LAB_BOX, or the box the lab's VMs came from
         boxes = installed_boxes()
         if wanted == BOX_NAME or (not wanted and (BOX_NAME, "libvirt") in boxes):
@@ -232,14 +231,6 @@ class LibvirtLab:
             if (box, "libvirt") not in boxes:
                 self._add_public_box(box)
             return box
-        if port_open(PUBLIC_BOX_HOST, 443, timeout=5):
-            try:
-                self._add_public_box(PUBLIC_BOX)
-                return PUBLIC_BOX
-            except LabError as error:
-                self.log(f"{error}: building the local box instead")
-        else:
-            self.log(f"{PUBLIC_BOX} cannot be downloaded ({PUBLIC_BOX_HOST} unreachable): building the local box")
         return ensure_box(self.log, boxes=boxes)
 
     def _add_public_box(self, box: str) -> None:
