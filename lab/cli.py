@@ -35,7 +35,7 @@ from lab.ssh import answers, close_control_masters, known_hosts_path, ssh_comman
 
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
-CHAT_SERVICE = "chatlab-chat"
+CHAT_SERVICE = "chatlab-chat"  # the chat_server role's chat_server_service
 
 
 def tool_env(config: LabConfig) -> dict[str, str]:
@@ -126,7 +126,7 @@ def command_up() -> None:
     close_control_masters(config)  # a shared SSH connection may still lead to a host that is gone
     provider = make_provider(config)
     connections = provider.up()
-    config = getattr(provider, "config", config)  # a provider records what it chose (box, driver)
+    config = provider.config  # with what the provider chose (box, driver)
     save_state(config)
     connections += external_connections(config)
     write_inventory(config, connections)

@@ -25,6 +25,7 @@ CONTAINER_LAB_SECONDS = 20  # what the seed's container lab takes here, up and c
 
 class Provider(Protocol):
     name: str
+    config: LabConfig  # the lab's config, with what the provider chose in up() (box, driver) in provider_settings
 
     def up(self) -> list[Connection]:
         """Creates (or recovers) every host; how to reach each."""
