@@ -78,13 +78,18 @@ def provision(config: LabConfig) -> None:
               str(ANSIBLE_DIR / "site.yml")])
 
 
-def check(config: LabConfig) -> None:
+def check(config: LabConfig, *, drills: bool = True) -> None:
+    """The cross-host checks; without `drills`, not the fault drills (tests marked disruptive: they change the
+    lab and put it back, and take the longest), which `lab up` leaves to `lab test`."""
     results = results_path(config)  # JUnit XML for a CI, and a table of it after pytest's own summary
     results.unlink(missing_ok=True)
+    selection = [] if drills else ["-m", "not disruptive"]
+    step = "cross-host checks (pytest tests/infra)" if drills else \
+        "cross-host checks (pytest tests/infra; the fault drills: make lab-test)"
     try:
-        run_step(config, "cross-host checks (pytest tests/infra)",
+        run_step(config, step,
                  [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "lab.pytest_hosts", "-q",
-                  str(INFRA_TESTS), f"--inventory={config.inventory_path}", f"--junitxml={results}"])
+                  *selection, str(INFRA_TESTS), f"--inventory={config.inventory_path}", f"--junitxml={results}"])
     finally:
         print_summary(results)
 
@@ -133,7 +138,7 @@ def command_up() -> None:
     log(f"hosts ready in {time.monotonic() - started:.1f} s; inventory {config.inventory_path}")
     provision(config)
     write_inventory(config, moved_to_static(config, connections))
-    check(config)
+    check(config, drills=False)
     log(f"lab '{config.name}' is up in {time.monotonic() - started:.1f} s:")
     print_status(config, host_status(config))
     server = config.topology.chat_server
@@ -334,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description="Drive the chatlab lab (LAB_TOPOLOGY file, LAB_* "
                                                               "settings: see README).")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="create or recover the hosts, provision them, run the cross-host checks")
-    sub.add_parser("test", help="run the cross-host checks against the lab that is up")
+    sub.add_parser("up", help="create or recover the hosts, provision them, run the cross-host checks (not the "
+                              "fault drills)")
+    sub.add_parser("test", help="run every cross-host check against the lab that is up, the fault drills too")
     sub.add_parser("provision", help="run ansible/site.yml against the lab that is up")
     status = sub.add_parser("status", help="what is where; exit 1 when a host is absent or not answering")
     status.add_argument("--json", action="store_true", help="the resolved topology and each host's live state")

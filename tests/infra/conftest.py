@@ -21,6 +21,12 @@ import testinfra
 from lab_hosts import LabHost, LabInterface
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "disruptive: a fault drill that changes the lab and puts it back (moving the "
+                                       "interface Ansible uses, killing the chat server, cutting a router); 'lab up' "
+                                       "leaves them to 'lab test'")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--inventory", default=os.environ.get("CHATLAB_INVENTORY"),
                      help="Ansible inventory of the hosts to check (default: $CHATLAB_INVENTORY)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import time
 
+import pytest
 from chat_session import DEADLINE_S, BackgroundSession, run_session, unique
 from lab_hosts import LabHost
 
@@ -19,6 +20,7 @@ def main_pid(server: LabHost) -> str:
     return server.host.check_output(f"systemctl show -p MainPID --value {SERVICE}")
 
 
+@pytest.mark.disruptive
 def test_killed_server_restarts_and_a_reconnecting_client_is_back_in_its_room(
     server: LabHost, clients: list[LabHost], chat_address: ipaddress.IPv4Address
 ) -> None:

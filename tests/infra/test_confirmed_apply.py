@@ -36,6 +36,8 @@ ROLLBACK_TIMEOUT = 12  # seconds, for the run that must fail
 ANSWER_GRACE = 15  # seconds after the rollback is due for SSH to answer at the old address
 MOVED_HOST_PART = 50  # the new address: .50 of the management subnet (free in every lab: hosts start at .10)
 
+pytestmark = pytest.mark.disruptive
+
 
 @dataclass(frozen=True)
 class Management:

@@ -20,6 +20,7 @@ def routed_clients(clients: list[LabHost], routers: list[LabHost], chat_address:
     return pairs
 
 
+@pytest.mark.disruptive
 def test_router_forwards_and_clients_behind_it_need_it(
     clients: list[LabHost], routers: list[LabHost], server: LabHost, chat_address: ipaddress.IPv4Address
 ) -> None:
