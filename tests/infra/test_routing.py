@@ -29,12 +29,13 @@ def test_router_forwards_and_clients_behind_it_need_it(
         pytest.skip("no client reaches the chat server through a router in this lab (one LAN): nothing to route")
     reach = f"nc -z -w 3 {chat_address} {server.chat_port}"
     for client, router in pairs:
-        assert router.host.check_output("sysctl -n net.ipv4.ip_forward") == "1", f"{router.name} does not forward"
+        forwarding = "/proc/sys/net/ipv4/ip_forward"
+        assert router.host.check_output(f"cat {forwarding}") == "1", f"{router.name} does not forward"
         assert client.host.run(reach).rc == 0, f"{client.name} cannot reach the server through {router.name}"
-        router.host.check_output("sysctl -qw net.ipv4.ip_forward=0")
+        router.host.check_output("sudo -n sysctl -qw net.ipv4.ip_forward=0")  # a VM is reached as a sudo user
         try:
             cut = client.host.run(reach)
             assert cut.rc != 0, f"{client.name} reached the server with {router.name}'s forwarding off"
         finally:
-            router.host.check_output("sysctl -qw net.ipv4.ip_forward=1")
+            router.host.check_output("sudo -n sysctl -qw net.ipv4.ip_forward=1")
         assert client.host.run(reach).rc == 0, f"{client.name} lost the server after forwarding came back"
