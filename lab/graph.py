@@ -62,6 +62,7 @@ def render(topology: Topology, directory: Path) -> list[Path]:
         result = subprocess.run(["dot", f"-T{kind}", "-o", str(target), str(source)], capture_output=True,
                                 text=True, check=False, timeout=60)
         if result.returncode != 0:
-            raise LabError(f"dot -T{kind} failed: {result.stderr.strip().splitlines()[-1:] or result.returncode}")
+            lines = result.stderr.strip().splitlines()
+            raise LabError(f"dot -T{kind} failed: {lines[-1] if lines else f'exit code {result.returncode}'}")
         written.append(target)
     return written
