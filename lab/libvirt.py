@@ -475,9 +475,11 @@ def virsh(*args: str, check: bool = True) -> str:
 
 
 def require_tools() -> None:
-    for tool in ("vagrant", "virsh", "qemu-system-x86_64", "ssh-keyscan"):
-        if shutil.which(tool) is None:
-            raise LabError(f"{tool} is not installed (run: tools/install-deps vm)")
+    from lab.providers import missing_vm_tools  # the one list of the VM lab's tools
+
+    missing = missing_vm_tools()
+    if missing:
+        raise LabError(f"{missing[0]} is not installed (run: tools/install-deps vm)")
 
 
 def _pid_alive(pid_file: Path) -> bool:
