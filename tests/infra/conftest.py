@@ -13,18 +13,27 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 from lab_hosts import LabHost, LabInterface
+from site_runs import ConvergedRuns
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "disruptive: a fault drill that changes the lab and puts it back (moving the "
                                        "interface Ansible uses, killing the chat server, cutting a router); 'lab up' "
                                        "leaves them to 'lab test'")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The read-only checks first, those that wait for the session's site.yml runs after them, the fault drills last
+    (they change the lab, which those runs read)."""
+    items.sort(key=lambda item: (item.get_closest_marker("disruptive") is not None,
+                                 "converged_runs" in getattr(item, "fixturenames", ())))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,3 +118,21 @@ def all_hosts(server: LabHost, clients: list[LabHost], routers: list[LabHost], i
 def chat_address(inventory_data: dict[str, Any], server: LabHost) -> ipaddress.IPv4Address:
     """Where the clients reach the chat server (the inventory's chatlab_server_address)."""
     return ipaddress.IPv4Address(inventory_data["_meta"]["hostvars"][server.name]["chatlab_server_address"])
+
+
+@pytest.fixture(scope="session")
+def converged_runs(inventory: Path) -> Iterator[ConvergedRuns]:
+    runs = ConvergedRuns(inventory)
+    yield runs
+    runs.close()
+
+
+@pytest.fixture(autouse=True)
+def _site_runs_start_first_and_end_before_a_drill(request: pytest.FixtureRequest) -> None:
+    """The idempotence rerun and the check-mode run start with the first check, when any check of this session
+    reads them, so that the read-only checks run meanwhile; a fault drill waits until they are done."""
+    if not any("converged_runs" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        return
+    runs: ConvergedRuns = request.getfixturevalue("converged_runs")
+    if request.node.get_closest_marker("disruptive") is not None:
+        runs.wait()

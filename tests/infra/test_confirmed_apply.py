@@ -26,7 +26,7 @@ import pytest
 import testinfra
 import yaml
 from lab_hosts import LabHost
-from test_playbook import play
+from site_runs import play
 
 from netconfig.interfaces import current_static, parse_static_address
 
