@@ -9,6 +9,7 @@ from pathlib import Path
 from lab.config import LabConfig
 
 HOSTS_PROPERTY = "hosts"  # written by the lab.pytest_hosts plugin
+HOSTS_SHOWN = 3  # a check on more hosts shows the first ones and how many (the JUnit XML keeps them all)
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,15 @@ def parse_junit(text: str) -> list[CheckResult]:
     return results
 
 
+def short_hosts(hosts: str) -> str:
+    """A table cell for the hosts of one check: 'server,client1,client2,... (21 hosts)' for a large lab."""
+    names = hosts.split(",")
+    return hosts if len(names) <= HOSTS_SHOWN + 1 else f"{','.join(names[:HOSTS_SHOWN])},... ({len(names)} hosts)"
+
+
 def summary_table(results: list[CheckResult]) -> list[str]:
     rows = [("check", "hosts", "result", "seconds")]
-    rows += [(r.check, r.hosts, r.result.upper() if r.result != "passed" else r.result, f"{r.seconds:.1f}")
+    rows += [(r.check, short_hosts(r.hosts), r.result.upper() if r.result != "passed" else r.result, f"{r.seconds:.1f}")
              for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]

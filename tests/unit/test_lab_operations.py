@@ -15,7 +15,7 @@ from lab.capture import default_pcap, split_network, tcpdump_command
 from lab.config import LabError, configure, up_request
 from lab.libvirt import network_bridge
 from lab.operations import as_root, journal_script, prefixed, remote_script, resolve_hosts
-from lab.results import parse_junit, summary_table
+from lab.results import CheckResult, parse_junit, summary_table
 
 HOSTS = ["server", "client1", "client2"]
 
@@ -127,3 +127,11 @@ def test_results_table_from_a_real_junit_report_with_the_hosts_of_each_check(tmp
     assert table[0].split() == ["check", "hosts", "result", "seconds"]
     assert table[3].split()[:3] == ["test_checks::test_chat", "server,client1,client2", "FAILED"]
     assert table[-1].startswith("2 passed, 1 failed, 1 skipped in ")
+
+
+def test_results_table_names_the_first_hosts_of_a_check_on_a_large_lab_and_how_many() -> None:
+    hosts = ",".join(["server", *(f"client{n}" for n in range(1, 21))])
+    table = summary_table([CheckResult("test_cross_host::test_message", hosts, "passed", 0.8),
+                           CheckResult("test_network::test_pair", "server,client1,client2,client3", "passed", 0.1)])
+    assert table[2].split()[1:] == ["server,client1,client2,...", "(21", "hosts)", "passed", "0.8"]
+    assert table[3].split()[1] == "server,client1,client2,client3"
