@@ -32,6 +32,7 @@ from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.libvirt_snapshot import DomainSnapshots
 from lab.progress import VagrantSteps, heartbeat
+from lab.providers import CONTAINER_LAB_SECONDS
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, ssh_command
 from lab.topology import Host
@@ -149,12 +150,12 @@ class LibvirtLab:
         require_tools()
         ensure_libvirtd(self.log)
         step = time.monotonic()
+        box = self._choose_box()  # first: the KVM probe boots the local box's kernel, which a fresh machine lacks
+        self.log(f"box: {box} (ready in {time.monotonic() - step:.0f} s)")
         # LAB_LIBVIRT_DRIVER as given, or as the lab's VMs were made with (they are defined for that driver)
         verdict = kvm_verdict(self.log, environ=self.config.provider_settings)
         estimate = emulation_estimate(verdict.driver, len(self.config.hosts))
         self.log(f"libvirt driver: {verdict.driver} ({verdict.reason}){estimate}")
-        box = self._choose_box()
-        self.log(f"box: {box} (ready in {time.monotonic() - step:.0f} s)")
         if not (self.dotfile_dir / "machines").is_dir():
             self._remove_libvirt_leftovers()
         self._remove_surplus_machines()
@@ -445,7 +446,7 @@ class LibvirtLab:
         return Connection(host.name, address, port, user, key, names)
 
 
-TCG_LAB_SECONDS = (240, 60)  # measured here: the seed's two VMs up and checked, and each further VM (README)
+TCG_LAB_SECONDS = (120, 50)  # measured here: the seed's two VMs up and checked, and each further VM (README)
 
 
 def emulation_estimate(driver: str, vms: int) -> str:
@@ -455,7 +456,7 @@ def emulation_estimate(driver: str, vms: int) -> str:
     first, more = TCG_LAB_SECONDS
     minutes = (first + more * max(vms - 2, 0)) / 60
     return (f"; software emulation is slow: expect about {minutes:.0f} min for {vms} VM(s) up and checked "
-            f"(LAB_PROVIDER=nspawn makes containers in about 20 s)")
+            f"(LAB_PROVIDER=nspawn makes containers in about {CONTAINER_LAB_SECONDS} s)")
 
 
 def manual_settings(config: LabConfig) -> dict[str, str]:
