@@ -21,15 +21,8 @@ class TokenBucket:
         self._stamp = now
         return self._tokens
 
-    def take(self, now: float) -> bool:
-        """Spend one token if there is one; False when the caller is over the limit."""
-        if self._refill(now) < 1:
-            return False
-        self._tokens -= 1
-        return True
-
     def charge(self, tokens: float) -> None:
-        """Spend ``tokens`` more, into debt if need be (call right after take, with the same ``now``)."""
+        """Spend ``tokens``, into debt if need be (call after ``wait`` or ``full`` with the same ``now``)."""
         self._tokens -= tokens
 
     def full(self, now: float) -> bool:
