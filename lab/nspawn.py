@@ -93,9 +93,11 @@ class NspawnLab:
         self._ensure_bridges()
         started: list[Host] = []
         with_disk: set[str] = set()
+        reached: dict[str, str] = {}  # where each host answers SSH
         for host in self.config.hosts:
             if self._running(host) and self._wired_as_planned(host) and self._answers(host):
                 self.log(f"{host.name}: already up, kept")
+                reached[host.name] = self._reached_at(host)
                 continue
             if not self._running(host) and self._disk_intact(host):
                 self._release_host(host.name, self.host_dir(host))  # what the dead container left on the machine
@@ -106,14 +108,16 @@ class NspawnLab:
                 self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
                 self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
             started.append(host)
-        self._boot_hosts(started, with_disk)
+        reached.update(self._boot_hosts(started, with_disk))
         self._remove_surplus_hosts()
         self._remove_surplus_bridges()
-        return [Connection(host.name, self._reached_at(host)) for host in self.config.hosts]
+        return [Connection(host.name, reached[host.name]) for host in self.config.hosts]
 
-    def _boot_hosts(self, hosts: list[Host], with_disk: set[str]) -> None:
+    def _boot_hosts(self, hosts: list[Host], with_disk: set[str]) -> dict[str, str]:
         """Boots the hosts from their mounted roots, plugs them in and waits until each answers over SSH: a new
-        host at its management address, one booted with its disk where site.yml left it (_addresses)."""
+        host at its management address, one booted with its disk where site.yml left it (_addresses). Returns
+        the address each answered at."""
+        reached = {}
         for host in hosts:
             self._boot(host)
         for host in hosts:
@@ -126,8 +130,10 @@ class NspawnLab:
             address = self._addresses(host)[0] if host.name in with_disk else str(self._mgmt(host).ip)
             wait_for_ssh(self.config, host.name, "root", address, timeout=timeout,
                          still_booting=lambda host=host: self._running(host))
+            reached[host.name] = address
             lan = ", ".join(f"{i.address} on {i.name}" for i in host.interfaces)
             self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
+        return reached
 
     def states(self) -> dict[str, str]:
         return {host.name: "running" if self._running(host) else "absent" for host in self.config.hosts}
