@@ -164,13 +164,11 @@ def lab_name(environ: Mapping[str, str]) -> tuple[str, Path]:
     """The lab a command is about: LAB_NAME, else the name in LAB_TOPOLOGY's file, else the default topology's;
     and the topology file asked for (LAB_TOPOLOGY or the default)."""
     source = _source_path(environ["LAB_TOPOLOGY"]) if environ.get("LAB_TOPOLOGY") else DEFAULT_TOPOLOGY
-    if environ.get("LAB_NAME"):
-        return environ["LAB_NAME"], source
-    data = topo.read_file(source)
-    name = data.get("name")
+    given = environ.get("LAB_NAME")
+    name = given or topo.read_file(source).get("name")
     if not isinstance(name, str) or not topo.LAB_NAME_PATTERN.match(name):
-        raise LabError(f"{_display(source)}: name: {name!r} is not a lab name (1-8 of a-z and 0-9, starting with a "
-                       f"letter)")
+        raise LabError(f"{_display(source)}: name: {name!r} is not {topo.LAB_NAME_RULE}"
+                       + (f" (from LAB_NAME={given})" if given else ""))
     return name, source
 
 

@@ -48,6 +48,7 @@ TEMPORARY_HOST_NUMBER = 100  # on a shared management network: where a host boot
 MAX_HOSTS = 40
 MAX_COUNT = 40
 LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+LAB_NAME_RULE = "a lab name (1-8 of a-z and 0-9, starting with a letter)"
 NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")  # NAME-NETWORK is a bridge name: 15 characters at most
 HOST_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,17}[a-z0-9]$|^[a-z]$")
 INTERFACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -308,7 +309,7 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
     """Checks a topology's data and plans it: every host's interfaces, addresses and routes."""
     check = _Checker(source)
     check.mapping(data, "", TOP_KEYS, {"name", "networks", "hosts"})
-    name = check.text(data["name"], "name", LAB_NAME_PATTERN, "a lab name (1-8 of a-z and 0-9, starting with a letter)")
+    name = check.text(data["name"], "name", LAB_NAME_PATTERN, LAB_NAME_RULE)
     provider = check.choice(data.get("provider", "auto"), "provider", PROVIDERS)
     chat = check.mapping(data.get("chat") or {}, "chat", {"port"})
     chat_port = check.integer(chat.get("port", CHAT_DEFAULT_PORT), "chat.port", 1, 65535)

@@ -111,6 +111,11 @@ def test_a_running_labs_management_subnet_is_kept_for_its_provider(tmp_path: Pat
     assert configure(request(tmp_path), "libvirt").mgmt_subnet == ipaddress.IPv4Network("10.199.57.0/24")
 
 
+def test_a_lab_name_that_is_no_lab_name_is_refused_by_every_command(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match=r"name: '\.\./x' is not a lab name .* \(from LAB_NAME=\.\./x\)"):
+        existing_lab({"LAB_NAME": "../x"}, root=tmp_path)
+
+
 def test_a_damaged_record_is_one_line(tmp_path: Path) -> None:
     state = state_dir_for("chatlab", tmp_path)
     state.mkdir(parents=True)
