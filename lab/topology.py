@@ -32,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,10 +326,10 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
             raise check.fail("management", "give either a subnet of its own or a lab network, not both")
         mgmt_subnet = networks[mgmt_network].subnet
     if mgmt_subnet is not None and mgmt_network is None:
-        for network in networks.values():
-            if network.subnet.overlaps(mgmt_subnet):
-                raise check.fail(f"networks.{network.name}.subnet",
-                                 f"{network.subnet} overlaps the management subnet {mgmt_subnet}")
+        network = _overlapping(networks.values(), mgmt_subnet)
+        if network is not None:
+            raise check.fail(f"networks.{network.name}.subnet",
+                             f"{network.subnet} overlaps the management subnet {mgmt_subnet}")
     entries = _expand_hosts(check, data["hosts"], networks)
     for entry in entries:
         if mgmt_network is not None and mgmt_network not in entry.networks and entry.external_ssh is None:
@@ -411,8 +412,8 @@ def _plan_addresses(check: _Checker, networks: dict[str, Network], entries: list
             if (entry.name, network) in addresses:
                 continue
             subnet = networks[network].subnet
-            address = subnet.network_address + FIRST_HOST_NUMBER + index
-            if address not in subnet or address == subnet.broadcast_address:
+            address = _numbered(subnet, FIRST_HOST_NUMBER + index)
+            if address is None:
                 raise check.fail(f"{entry.path}.networks", f"{network}'s subnet {subnet} is too small for host "
                                  f"number {FIRST_HOST_NUMBER + index}: give {entry.name} an address")
             if address in owners:
@@ -420,6 +421,17 @@ def _plan_addresses(check: _Checker, networks: dict[str, Network], entries: list
                                  f"the planned address {address} is already {owners[address]}'s")
             addresses[entry.name, network], owners[address] = address, entry.name
     return addresses
+
+
+def _numbered(subnet: ipaddress.IPv4Network, number: int) -> ipaddress.IPv4Address | None:
+    """Host number `number` of `subnet`, or None when the subnet has no such host address."""
+    address = subnet.network_address + number
+    return address if address in subnet and address != subnet.broadcast_address else None
+
+
+def _overlapping(networks: Iterable[Network], subnet: ipaddress.IPv4Network) -> Network | None:
+    """The first of `networks` that overlaps `subnet`, if any."""
+    return next((network for network in networks if network.subnet.overlaps(subnet)), None)
 
 
 def _plan_routes(networks: dict[str, Network], entries: list[_HostEntry],
@@ -458,17 +470,17 @@ def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> T
         mgmt_subnet = topology.network(topology.mgmt_network or "").subnet
     number = TEMPORARY_HOST_NUMBER if shared else FIRST_HOST_NUMBER
     taken = {i.address.ip: h.name for h in topology.hosts for i in h.interfaces}
-    for network in topology.networks if not shared else ():
-        if network.subnet.overlaps(mgmt_subnet):
-            raise TopologyError(f"{topology.source or 'the default topology'}: networks.{network.name}.subnet: "
-                                f"{network.subnet} overlaps the management subnet {mgmt_subnet} "
-                                f"(set LAB_MGMT_SUBNET or management.subnet)")
+    network = None if shared else _overlapping(topology.networks, mgmt_subnet)
+    if network is not None:
+        raise TopologyError(f"{topology.source or 'the default topology'}: networks.{network.name}.subnet: "
+                            f"{network.subnet} overlaps the management subnet {mgmt_subnet} "
+                            f"(set LAB_MGMT_SUBNET or management.subnet)")
     hosts = []
     for host in topology.hosts:
         mgmt = None
         if not host.is_external:
-            address = mgmt_subnet.network_address + number + host.index
-            if address not in mgmt_subnet or address == mgmt_subnet.broadcast_address:
+            address = _numbered(mgmt_subnet, number + host.index)
+            if address is None:
                 raise TopologyError(f"the management subnet {mgmt_subnet} is too small for {len(topology.hosts)} "
                                     f"hosts")
             if shared and address in taken:
