@@ -109,6 +109,11 @@ def test_a_running_labs_management_subnet_is_kept_for_its_provider(tmp_path: Pat
     made = configure(request(tmp_path), "libvirt")
     save_state(made)
     assert configure(request(tmp_path), "libvirt").mgmt_subnet == ipaddress.IPv4Network("10.199.57.0/24")
+    save_state(configure(request(tmp_path, LAB_MGMT_SUBNET="10.77.0.0/24"), "libvirt"))
+    again = request(tmp_path, LAB_TOPOLOGY="labs/seed.yml")  # a file named again: no setting is kept from it
+    assert again.kept == {} and again.topology.mgmt_subnet is None
+    assert configure(again, "libvirt").mgmt_subnet == ipaddress.IPv4Network("10.77.0.0/24")  # the VMs' network
+    assert configure(again, "nspawn").mgmt_subnet == ipaddress.IPv4Network("10.199.56.0/24")  # not the provider's
 
 
 def test_a_lab_name_that_is_no_lab_name_is_refused_by_every_command(tmp_path: Path) -> None:
