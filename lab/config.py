@@ -60,11 +60,8 @@ class LabConfig:
 
     @property
     def mgmt_gateway(self) -> ipaddress.IPv4Interface:
-        """This machine's address on the management network: its first address, or its last one when the network
-        is one of the lab's (where the first is a router's, by the planner's rule)."""
-        subnet = self.mgmt_subnet
-        address = subnet.broadcast_address - 1 if self.topology.mgmt_network else subnet.network_address + 1
-        return ipaddress.IPv4Interface(f"{address}/{subnet.prefixlen}")
+        """This machine's address on the management network (planned by lab.topology)."""
+        return topo.machine_mgmt_address(self.topology)
 
     @property
     def inventory_path(self) -> Path:
@@ -244,7 +241,9 @@ def configure(request: UpRequest, provider: str) -> LabConfig:
     mgmt_text = (request.topology.mgmt_subnet and str(request.topology.mgmt_subnet)) \
         or (existing and str(existing.mgmt_subnet)) or DEFAULT_MGMT_SUBNETS[provider]
     try:
-        topology = topo.with_management(request.topology, ipaddress.IPv4Network(mgmt_text))
+        # VMs get their management addresses from libvirt's DHCP: none is planned for them
+        topology = topo.with_management(request.topology, ipaddress.IPv4Network(mgmt_text),
+                                        plan_hosts=provider != "libvirt")
     except TopologyError as error:
         raise LabError(str(error)) from None
     settings = {**(existing.provider_settings if existing else {}), **request.provider_settings}

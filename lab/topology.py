@@ -33,7 +33,7 @@ import ipaddress
 import re
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class Host:
     role: str
     index: int  # position in the lab, from 0: names its veth links, numbers its management address
     interfaces: tuple[Interface, ...]
-    mgmt_address: ipaddress.IPv4Interface | None  # None for an external host
+    mgmt_address: ipaddress.IPv4Interface | None  # None for an external host, and for VMs (DHCP)
     external_ssh: str | None = None  # user@address[:port] of a host the lab does not create
 
     @property
@@ -462,9 +462,19 @@ def _plan_routes(networks: dict[str, Network], entries: list[_HostEntry],
     return {key: tuple(value) for key, value in routes.items()}
 
 
-def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> Topology:
-    """The topology with each lab host's management address planned in `mgmt_subnet` (host number 10 + index; on a
-    shared management network, the temporary address 100 + index)."""
+def machine_mgmt_address(topology: Topology) -> ipaddress.IPv4Interface:
+    """This machine's address on the management network: its first address, or its last one when the network is
+    one of the lab's (where the first is a router's)."""
+    subnet = topology.mgmt_subnet
+    assert subnet is not None, "management subnet not planned yet (with_management)"
+    address = subnet.broadcast_address - 1 if topology.mgmt_network else subnet.network_address + 1
+    return ipaddress.IPv4Interface(f"{address}/{subnet.prefixlen}")
+
+
+def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network, plan_hosts: bool = True) -> Topology:
+    """The topology with its management subnet and, with `plan_hosts`, each lab host's management address in it
+    (host number 10 + index; on a shared management network, the temporary address 100 + index). Without
+    `plan_hosts` (VMs: libvirt's DHCP gives the addresses) the hosts have none."""
     shared = topology.mgmt_network is not None
     if shared:
         mgmt_subnet = topology.network(topology.mgmt_network or "").subnet
@@ -475,10 +485,15 @@ def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> T
         raise TopologyError(f"{topology.source or 'the default topology'}: networks.{network.name}.subnet: "
                             f"{network.subnet} overlaps the management subnet {mgmt_subnet} "
                             f"(set LAB_MGMT_SUBNET or management.subnet)")
+    planned = replace(topology, mgmt_subnet=mgmt_subnet)
+    machine = machine_mgmt_address(planned).ip
+    if shared and machine in taken:
+        raise TopologyError(f"{taken[machine]}'s static address {machine} is this machine's address on the "
+                            f"management network: give {taken[machine]} another one")
     hosts = []
     for host in topology.hosts:
         mgmt = None
-        if not host.is_external:
+        if plan_hosts and not host.is_external:
             address = _numbered(mgmt_subnet, number + host.index)
             if address is None:
                 raise TopologyError(f"the management subnet {mgmt_subnet} is too small for {len(topology.hosts)} "
@@ -487,9 +502,8 @@ def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network) -> T
                 raise TopologyError(f"{host.name}'s temporary address {address} on the management network is "
                                     f"{taken[address]}'s static address: give {taken[address]} another one")
             mgmt = ipaddress.IPv4Interface(f"{address}/{mgmt_subnet.prefixlen}")
-        hosts.append(Host(host.name, host.role, host.index, host.interfaces, mgmt, host.external_ssh))
-    return Topology(topology.name, topology.provider, topology.networks, tuple(hosts), topology.chat_port,
-                    mgmt_subnet, topology.source, topology.overrides, topology.mgmt_network)
+        hosts.append(replace(host, mgmt_address=mgmt))
+    return replace(planned, hosts=tuple(hosts))
 
 
 # ---- JSON: the resolved record (.lab/NAME/topology.json) -----------------------------------------------------

@@ -116,6 +116,13 @@ def test_a_running_labs_management_subnet_is_kept_for_its_provider(tmp_path: Pat
     assert configure(again, "nspawn").mgmt_subnet == ipaddress.IPv4Network("10.199.56.0/24")  # not the provider's
 
 
+def test_vms_get_no_planned_management_address_containers_do(tmp_path: Path) -> None:
+    """libvirt's DHCP gives the VMs their management addresses: the record must not claim others."""
+    assert [h.mgmt_address for h in configure(request(tmp_path), "libvirt").hosts] == [None, None]
+    assert [str(h.mgmt_address) for h in configure(request(tmp_path), "nspawn").hosts] == [
+        "10.199.56.10/24", "10.199.56.11/24"]
+
+
 def test_a_lab_name_that_is_no_lab_name_is_refused_by_every_command(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"name: '\.\./x' is not a lab name .* \(from LAB_NAME=\.\./x\)"):
         existing_lab({"LAB_NAME": "../x"}, root=tmp_path)

@@ -118,6 +118,17 @@ def test_one_nic_lab_manages_hosts_over_their_lan_from_temporary_addresses() -> 
     assert topo.from_json(topo.to_json(managed)) == managed
 
 
+def test_one_nic_lab_refuses_a_host_at_this_machines_management_address() -> None:
+    onenic = topo.resolve(topo.read_file(LABS / "single-nic.yml"), "labs/single-nic.yml")
+    managed = topo.with_management(onenic, ipaddress.IPv4Network("10.199.56.0/24"))
+    assert str(topo.machine_mgmt_address(managed)) == "192.168.60.254/24"  # the last: the first is a router's
+    data = topo.read_file(LABS / "single-nic.yml")
+    data["hosts"]["server"]["networks"] = {"lan": "192.168.60.254"}
+    clash = topo.resolve(data, "labs/single-nic.yml")
+    with pytest.raises(TopologyError, match=r"server's static address 192\.168\.60\.254 is this machine's address"):
+        topo.with_management(clash, ipaddress.IPv4Network("10.199.56.0/24"))
+
+
 def test_one_nic_lab_hosts_must_all_be_on_the_management_network() -> None:
     with pytest.raises(TopologyError, match=r"hosts\.client\.networks: must include lan, the management network"):
         resolve("""
