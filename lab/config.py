@@ -96,7 +96,7 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, str], source: 
     if "LAB_NAME" in overrides:
         data["name"] = overrides["LAB_NAME"]
     if "LAB_PROVIDER" in overrides:
-        data["provider"] = overrides["LAB_PROVIDER"] or "auto"
+        data["provider"] = overrides["LAB_PROVIDER"]
     if "LAB_CHAT_PORT" in overrides:
         data["chat"] = {**(data.get("chat") or {}), "port": _whole_number(overrides["LAB_CHAT_PORT"], "LAB_CHAT_PORT")}
     if "LAB_MGMT_SUBNET" in overrides:
