@@ -127,11 +127,17 @@ def converged_runs(inventory: Path) -> Iterator[ConvergedRuns]:
     runs.close()
 
 
+@pytest.fixture(scope="session")
+def _converged_runs_wanted(request: pytest.FixtureRequest) -> bool:
+    """Whether any check of this session reads the converged runs."""
+    return any("converged_runs" in getattr(item, "fixturenames", ()) for item in request.session.items)
+
+
 @pytest.fixture(autouse=True)
-def _site_runs_start_first_and_end_before_a_drill(request: pytest.FixtureRequest) -> None:
+def _site_runs_start_first_and_end_before_a_drill(request: pytest.FixtureRequest, _converged_runs_wanted: bool) -> None:
     """The idempotence rerun and the check-mode run start with the first check, when any check of this session
     reads them, so that the read-only checks run meanwhile; a fault drill waits until they are done."""
-    if not any("converged_runs" in getattr(item, "fixturenames", ()) for item in request.session.items):
+    if not _converged_runs_wanted:
         return
     runs: ConvergedRuns = request.getfixturevalue("converged_runs")
     if request.node.get_closest_marker("disruptive") is not None:
