@@ -184,7 +184,7 @@ class LibvirtLab:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
             return
         ensure_libvirtd(self.log)
-        DomainSnapshots(virsh, self._lab_domains()).delete_all()  # libvirt refuses to remove a VM with snapshots
+        DomainSnapshots(virsh, self._lab_domains()).delete_all()  # vagrant destroy fails on a VM with snapshots
         if self.config.state_path.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
             try:
                 self._vagrant(self._vagrant_env(), ["destroy", "-f"], "vagrant destroy")
@@ -268,14 +268,11 @@ class LibvirtLab:
     def _remove_libvirt_leftovers(self) -> None:
         """Every domain, network and volume of this lab that libvirt still has, whatever Vagrant thinks."""
         for domain in self._lab_domains():
-            DomainSnapshots(virsh, [domain]).delete_all()
-            if self._domain_state(domain) in ("running", "paused", "in shutdown"):
-                virsh("destroy", domain, check=False)
-            virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+            self._remove_domain(domain)
             self.log(f"removed the VM {domain}")
         all_networks = virsh("net-list", "--all", "--name").split()
         for network in all_networks:
-            if network == self.mgmt_network or network.startswith(f"{self.config.name}-"):
+            if network.startswith(f"{self.config.name}-"):  # the management network's name too
                 if self._network_active(network):
                     virsh("net-destroy", network, check=False)
                 virsh("net-undefine", network, check=False)
@@ -288,6 +285,14 @@ class LibvirtLab:
             virsh("pool-delete", self.pool, check=False)
             virsh("pool-undefine", self.pool, check=False)
 
+    def _remove_domain(self, domain: str) -> None:
+        """Stop a VM and remove it with its storage; its snapshots go first (libvirt refuses to undefine a
+        domain that has snapshots)."""
+        DomainSnapshots(virsh, [domain]).delete_all()
+        if self._domain_state(domain) in ("running", "paused", "in shutdown"):
+            virsh("destroy", domain, check=False)
+        virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+
     def _remove_surplus_machines(self) -> None:
         """VMs of an earlier shape of the lab (LAB_CLIENTS was larger then, or the topology changed): the
         Vagrantfile no longer defines them, so they go through libvirt, and their Vagrant state with them."""
@@ -295,9 +300,7 @@ class LibvirtLab:
         machines = self.dotfile_dir / "machines"
         for domain in self._lab_domains() if machines.is_dir() else []:
             if domain not in wanted:
-                if self._domain_state(domain) in ("running", "paused", "in shutdown"):
-                    virsh("destroy", domain, check=False)
-                virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+                self._remove_domain(domain)
                 shutil.rmtree(machines / domain.removeprefix(f"{self.config.name}-"), ignore_errors=True)
                 self.log(f"{domain}: removed (not part of this lab any more)")
 
