@@ -95,9 +95,10 @@ class NspawnLab:
         with_disk: set[str] = set()
         reached: dict[str, str] = {}  # where each host answers SSH
         for host in self.config.hosts:
-            if self._running(host) and self._wired_as_planned(host) and self._answers(host):
+            address = self._reached_at(host) if self._running(host) and self._wired_as_planned(host) else None
+            if address is not None:
                 self.log(f"{host.name}: already up, kept")
-                reached[host.name] = self._reached_at(host)
+                reached[host.name] = address
                 continue
             if not self._running(host) and self._disk_intact(host):
                 self._release_host(host.name, self.host_dir(host))  # what the dead container left on the machine
@@ -307,14 +308,10 @@ class NspawnLab:
         shared = host.interface_on(self.config.topology.mgmt_network or "")
         return [*([str(shared.address.ip)] if shared else []), str(self._mgmt(host).ip)]
 
-    def _answers(self, host: Host) -> bool:
-        return any(answers(self.config, "root", address, timeout=10) for address in self._addresses(host))
-
-    def _reached_at(self, host: Host) -> str:
-        for address in self._addresses(host)[:-1]:
-            if answers(self.config, "root", address, timeout=10):
-                return address
-        return self._addresses(host)[-1]
+    def _reached_at(self, host: Host) -> str | None:
+        """The first of the host's addresses that answers SSH, if one does."""
+        return next((address for address in self._addresses(host)
+                     if answers(self.config, "root", address, timeout=10)), None)
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""
