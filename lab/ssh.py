@@ -7,10 +7,14 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.config import LabConfig, LabError
 from lab.progress import Heartbeat
 from lab.shell import run, succeeds
+
+if TYPE_CHECKING:
+    from lab.inventory import Connection  # lab.inventory imports this module
 
 CONNECT_TIMEOUT_S = 5
 
@@ -48,6 +52,11 @@ def ssh_options(config: LabConfig) -> list[str]:
 def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None) -> list[str]:
     identity = key or str(key_path(config))
     return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
+
+
+def connection_command(config: LabConfig, connection: Connection) -> list[str]:
+    """ssh_command for a host's connection: its user, address, port and key."""
+    return ssh_command(config, connection.user, connection.address, connection.port, connection.key_file)
 
 
 def answers(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None,
