@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.config import MGMT_INTERFACE, LabConfig, LabError
-from lab.container_snapshot import copy_tree, frozen_containers
+from lab.container_snapshot import copy_tree, frozen_containers, process_state, stat_fields
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds, unmount
@@ -396,11 +396,7 @@ def ensure_inotify_instances(wanted: int, log: Callable[[str], None], limit: Pat
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
-    except (ProcessLookupError, FileNotFoundError):  # gone, possibly between the two looks
-        return False
+    return process_state(pid) not in ("", "Z")  # a zombie has ended
 
 
 def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -415,10 +411,8 @@ def _link_exists(name: str) -> bool:
 
 def _start_time(pid: int) -> str:
     """A process's start time (clock ticks since boot): tells it apart from a later process with its PID."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = stat_fields(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
 
 
 def _record_process(path: Path, pid: int) -> None:
