@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
+from lab.capture import MGMT
 from lab.config import LabConfig, LabError, save_state
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
@@ -198,7 +199,7 @@ class LibvirtLab:
 
     def capture_interface(self, network: str) -> str:
         """The bridge libvirt made on this machine for a lab network, or for the management network ('mgmt')."""
-        name = self.mgmt_network if network == "mgmt" else self.networks[network]
+        name = self.mgmt_network if network == MGMT else self.networks[network]
         bridge = network_bridge(virsh("net-info", name, check=False))
         if bridge is None:
             raise LabError(f"libvirt has no network {name} with a bridge: is the lab up?")

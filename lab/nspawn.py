@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab.capture import MGMT
 from lab.config import MGMT_INTERFACE, LabConfig, LabError
 from lab.container_snapshot import copy_tree, frozen_containers, process_state, stat_fields
 from lab.inventory import Connection
@@ -141,7 +142,7 @@ class NspawnLab:
 
     def capture_interface(self, network: str) -> str:
         """The machine's bridge of a lab network, or of the management network ('mgmt')."""
-        return self.mgmt_bridge if network == "mgmt" else self.bridges[network]
+        return self.mgmt_bridge if network == MGMT else self.bridges[network]
 
     # ---- snapshots (lab.container_snapshot freezes and copies) -------------------------------------------
     def save_snapshot(self, name: str, directory: Path) -> None:
