@@ -31,7 +31,7 @@ from lab.progress import heartbeat
 from lab.providers import decide_provider, make_provider
 from lab.results import print_summary, results_path
 from lab.shell import log, run
-from lab.ssh import answers, close_control_masters, connection_command, known_hosts_path
+from lab.ssh import answers, close_control_masters, connection_command, known_hosts_path, remove_control_dir
 
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
@@ -270,7 +270,7 @@ def command_down() -> None:
     if config is None:
         log(f"lab '{name}' is already down")
         return
-    close_control_masters(config)
+    remove_control_dir(config)  # closes the ControlMaster processes too
     make_provider(config).down()
     log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
 

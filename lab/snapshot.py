@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab.config import LabConfig, LabError
-from lab.ssh import close_control_masters, control_dir
+from lab.ssh import close_control_masters
 
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")  # libvirt snapshot names and directories alike
 MANIFEST = "manifest.json"
@@ -142,7 +142,6 @@ def restore(config: LabConfig, provider: SnapshotProvider, name: str) -> float:
     close_control_masters(config)  # shared SSH connections lead to hosts that are about to go back in time
     provider.restore_snapshot(name, directory)
     close_control_masters(config)
-    control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)  # where Ansible's next connections go
     return time.monotonic() - started
 
 

@@ -89,10 +89,17 @@ def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: in
 
 
 def close_control_masters(config: LabConfig) -> None:
-    """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds)."""
+    """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds). The directory stays:
+    the inventory's ControlPath points into it, and ssh refuses to connect when it is missing."""
     directory = control_dir(config)
     for socket_path in directory.glob("*") if directory.is_dir() else []:
         succeeds(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "lab"], timeout=5)
         socket_path.unlink(missing_ok=True)
+
+
+def remove_control_dir(config: LabConfig) -> None:
+    """`lab down`: the ControlMaster processes are closed and their directory goes."""
+    close_control_masters(config)
+    directory = control_dir(config)
     if directory.is_dir():
         directory.rmdir()
