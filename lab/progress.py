@@ -35,9 +35,9 @@ class Heartbeat:
 
 
 @contextmanager
-def heartbeat(step: str, detail: Callable[[], str] = lambda: "", quiet_s: float = QUIET_S) -> Iterator[Heartbeat]:
+def heartbeat(step: str, detail: Callable[[], str] = lambda: "") -> Iterator[Heartbeat]:
     """A Heartbeat ticked by a background thread while the block runs."""
-    beat = Heartbeat(step, detail, quiet_s)
+    beat = Heartbeat(step, detail)
     done = threading.Event()
 
     def ticker() -> None:
