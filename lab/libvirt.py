@@ -33,7 +33,7 @@ from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.libvirt_snapshot import DomainSnapshots
 from lab.progress import VagrantSteps, heartbeat
-from lab.providers import CONTAINER_LAB_SECONDS
+from lab.providers import CONTAINER_LAB_SECONDS, missing_vm_tools
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, ssh_command
 from lab.topology import Host
@@ -480,9 +480,7 @@ def virsh(*args: str, check: bool = True) -> str:
 
 
 def require_tools() -> None:
-    from lab.providers import missing_vm_tools  # the one list of the VM lab's tools
-
-    missing = missing_vm_tools()
+    missing = missing_vm_tools()  # the one list of the VM lab's tools
     if missing:
         raise LabError(f"{missing[0]} is not installed (run: tools/install-deps vm)")
 
