@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab.config import LabConfig, LabError
+from lab.shell import aligned
 from lab.ssh import close_control_masters
 
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")  # libvirt snapshot names and directories alike
@@ -158,5 +159,4 @@ def table(snapshots: list[Snapshot]) -> list[str]:
     rows = [("name", "provider", "hosts", "created", "save s", "size")]
     rows += [(s.name, s.provider, ",".join(s.shape), s.created, f"{s.save_seconds:.2f}",
               f"{s.size_bytes / 2**20:.1f} MiB") for s in snapshots]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return aligned(rows)
