@@ -31,7 +31,7 @@ from lab.progress import heartbeat
 from lab.providers import decide_provider, make_provider
 from lab.results import print_summary, results_path
 from lab.shell import log, run
-from lab.ssh import answers, close_control_masters, known_hosts_path, ssh_command
+from lab.ssh import answers, close_control_masters, connection_command, known_hosts_path, remove_control_dir
 
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
@@ -172,7 +172,7 @@ def lab_connection(config: LabConfig, host: str | None, default_role: str) -> Co
 def command_ssh(host: str | None, remote: list[str], default_role: str) -> int:
     config = require_lab()
     connection = lab_connection(config, host, default_role)
-    args = [*ssh_command(config, connection.user, connection.address, connection.port, connection.key_file), *remote]
+    args = [*connection_command(config, connection), *remote]
     if remote and sys.stdin.isatty():
         args.insert(1, "-t")
     return subprocess.run(args, check=False).returncode
@@ -189,7 +189,7 @@ def host_status(config: LabConfig) -> list[dict[str, Any]]:
         connection = connections.get(host.name)
         ssh_ok = chat = None
         if connection is not None and state in ("running", "external"):
-            command = ssh_command(config, connection.user, connection.address, connection.port, connection.key_file)
+            command = connection_command(config, connection)
             ssh_ok = answers(config, connection.user, connection.address, connection.port, connection.key_file,
                              timeout=15)
             if ssh_ok and host.role == "chat_server":
@@ -270,7 +270,7 @@ def command_down() -> None:
     if config is None:
         log(f"lab '{name}' is already down")
         return
-    close_control_masters(config)
+    remove_control_dir(config)  # closes the ControlMaster processes too
     make_provider(config).down()
     log(f"lab '{config.name}' removed in {time.monotonic() - started:.1f} s")
 

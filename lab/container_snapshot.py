@@ -16,6 +16,8 @@ from lab.shell import run
 COPY_TIMEOUT_S = 600
 MAX_FREEZE_ROUNDS = 50  # stopped processes cannot fork, so a few rounds find every process
 STOPPED_TIMEOUT_S = 5  # a process in the middle of a system call stops when it returns
+# states of /proc/PID/stat that need no SIGSTOP: stopped (T, t), zombie (Z), dead (X), or gone ('')
+STOPPED_OR_GONE = ("T", "t", "", "Z", "X")
 
 
 def _namespace(pid: int) -> str | None:
@@ -25,12 +27,19 @@ def _namespace(pid: int) -> str | None:
         return None
 
 
-def _state(pid: int) -> str:
-    """The one-letter state of /proc/PID/stat ('' when the process is gone)."""
+def stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: the state first, so index N is field N + 3 of
+    proc(5); [] when the process is gone."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of /proc/PID/stat ('' when the process is gone)."""
+    fields = stat_fields(pid)
+    return fields[0] if fields else ""
 
 
 def processes_in(namespaces: set[str]) -> list[int]:
@@ -42,7 +51,7 @@ def processes_in(namespaces: set[str]) -> list[int]:
 def to_stop(found: list[int], stopped: set[int], states: dict[int, str]) -> list[int]:
     """Which of the processes found must still get SIGSTOP: not stopped by us yet, and not already stopped
     (state T or t: somebody else's, which thawing must leave stopped), nor gone."""
-    return [pid for pid in found if pid not in stopped and states.get(pid, "") not in ("T", "t", "", "Z", "X")]
+    return [pid for pid in found if pid not in stopped and states.get(pid, "") not in STOPPED_OR_GONE]
 
 
 @contextmanager
@@ -55,7 +64,7 @@ def frozen_containers(init_pids: list[int]) -> Iterator[None]:
     try:
         for _ in range(MAX_FREEZE_ROUNDS):
             found = processes_in(namespaces)
-            pending = to_stop(found, stopped, {pid: _state(pid) for pid in found})
+            pending = to_stop(found, stopped, {pid: process_state(pid) for pid in found})
             if not pending:
                 break
             for pid in pending:
@@ -72,7 +81,7 @@ def frozen_containers(init_pids: list[int]) -> Iterator[None]:
 
 def _wait_stopped(pids: set[int]) -> None:
     deadline = time.monotonic() + STOPPED_TIMEOUT_S
-    while any(_state(pid) not in ("T", "t", "", "Z", "X") for pid in pids):
+    while any(process_state(pid) not in STOPPED_OR_GONE for pid in pids):
         if time.monotonic() > deadline:
             raise LabError(f"the hosts' processes did not all stop within {STOPPED_TIMEOUT_S} s")
         time.sleep(0.01)

@@ -27,12 +27,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
+from lab.capture import MGMT
 from lab.config import LabConfig, LabError, save_state
 from lab.inventory import Connection
 from lab.kvm import KVM_DEVICE, kvm_verdict
 from lab.libvirt_snapshot import DomainSnapshots
 from lab.progress import VagrantSteps, heartbeat
-from lab.providers import CONTAINER_LAB_SECONDS
+from lab.providers import CONTAINER_LAB_SECONDS, missing_vm_tools
 from lab.shell import require_unrouted, run, succeeds
 from lab.ssh import known_hosts_path, ssh_command
 from lab.topology import Host
@@ -184,7 +185,7 @@ class LibvirtLab:
             shutil.rmtree(self.config.state_dir, ignore_errors=True)
             return
         ensure_libvirtd(self.log)
-        DomainSnapshots(virsh, self._lab_domains()).delete_all()  # libvirt refuses to remove a VM with snapshots
+        DomainSnapshots(virsh, self._lab_domains()).delete_all()  # vagrant destroy fails on a VM with snapshots
         if self.config.state_path.is_file() and shutil.which("vagrant") and (self.dotfile_dir / "machines").is_dir():
             try:
                 self._vagrant(self._vagrant_env(), ["destroy", "-f"], "vagrant destroy")
@@ -198,7 +199,7 @@ class LibvirtLab:
 
     def capture_interface(self, network: str) -> str:
         """The bridge libvirt made on this machine for a lab network, or for the management network ('mgmt')."""
-        name = self.mgmt_network if network == "mgmt" else self.networks[network]
+        name = self.mgmt_network if network == MGMT else self.networks[network]
         bridge = network_bridge(virsh("net-info", name, check=False))
         if bridge is None:
             raise LabError(f"libvirt has no network {name} with a bridge: is the lab up?")
@@ -268,14 +269,11 @@ class LibvirtLab:
     def _remove_libvirt_leftovers(self) -> None:
         """Every domain, network and volume of this lab that libvirt still has, whatever Vagrant thinks."""
         for domain in self._lab_domains():
-            DomainSnapshots(virsh, [domain]).delete_all()
-            if self._domain_state(domain) in ("running", "paused", "in shutdown"):
-                virsh("destroy", domain, check=False)
-            virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+            self._remove_domain(domain)
             self.log(f"removed the VM {domain}")
         all_networks = virsh("net-list", "--all", "--name").split()
         for network in all_networks:
-            if network == self.mgmt_network or network.startswith(f"{self.config.name}-"):
+            if network.startswith(f"{self.config.name}-"):  # the management network's name too
                 if self._network_active(network):
                     virsh("net-destroy", network, check=False)
                 virsh("net-undefine", network, check=False)
@@ -288,6 +286,14 @@ class LibvirtLab:
             virsh("pool-delete", self.pool, check=False)
             virsh("pool-undefine", self.pool, check=False)
 
+    def _remove_domain(self, domain: str) -> None:
+        """Stop a VM and remove it with its storage; its snapshots go first (libvirt refuses to undefine a
+        domain that has snapshots)."""
+        DomainSnapshots(virsh, [domain]).delete_all()
+        if self._domain_state(domain) in ("running", "paused", "in shutdown"):
+            virsh("destroy", domain, check=False)
+        virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+
     def _remove_surplus_machines(self) -> None:
         """VMs of an earlier shape of the lab (LAB_CLIENTS was larger then, or the topology changed): the
         Vagrantfile no longer defines them, so they go through libvirt, and their Vagrant state with them."""
@@ -295,9 +301,7 @@ class LibvirtLab:
         machines = self.dotfile_dir / "machines"
         for domain in self._lab_domains() if machines.is_dir() else []:
             if domain not in wanted:
-                if self._domain_state(domain) in ("running", "paused", "in shutdown"):
-                    virsh("destroy", domain, check=False)
-                virsh("undefine", domain, "--remove-all-storage", "--nvram", check=False)
+                self._remove_domain(domain)
                 shutil.rmtree(machines / domain.removeprefix(f"{self.config.name}-"), ignore_errors=True)
                 self.log(f"{domain}: removed (not part of this lab any more)")
 
@@ -476,9 +480,7 @@ def virsh(*args: str, check: bool = True) -> str:
 
 
 def require_tools() -> None:
-    from lab.providers import missing_vm_tools  # the one list of the VM lab's tools
-
-    missing = missing_vm_tools()
+    missing = missing_vm_tools()  # the one list of the VM lab's tools
     if missing:
         raise LabError(f"{missing[0]} is not installed (run: tools/install-deps vm)")
 

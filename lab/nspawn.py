@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab.capture import MGMT
 from lab.config import MGMT_INTERFACE, LabConfig, LabError
-from lab.container_snapshot import copy_tree, frozen_containers
+from lab.container_snapshot import copy_tree, frozen_containers, process_state, stat_fields
 from lab.inventory import Connection
 from lab.rootfs import ensure_rootfs
 from lab.shell import require_unrouted, run, succeeds, unmount
@@ -95,9 +96,10 @@ class NspawnLab:
         with_disk: set[str] = set()
         reached: dict[str, str] = {}  # where each host answers SSH
         for host in self.config.hosts:
-            if self._running(host) and self._wired_as_planned(host) and self._answers(host):
+            address = self._reached_at(host) if self._running(host) and self._wired_as_planned(host) else None
+            if address is not None:
                 self.log(f"{host.name}: already up, kept")
-                reached[host.name] = self._reached_at(host)
+                reached[host.name] = address
                 continue
             if not self._running(host) and self._disk_intact(host):
                 self._release_host(host.name, self.host_dir(host))  # what the dead container left on the machine
@@ -140,7 +142,7 @@ class NspawnLab:
 
     def capture_interface(self, network: str) -> str:
         """The machine's bridge of a lab network, or of the management network ('mgmt')."""
-        return self.mgmt_bridge if network == "mgmt" else self.bridges[network]
+        return self.mgmt_bridge if network == MGMT else self.bridges[network]
 
     # ---- snapshots (lab.container_snapshot freezes and copies) -------------------------------------------
     def save_snapshot(self, name: str, directory: Path) -> None:
@@ -307,14 +309,10 @@ class NspawnLab:
         shared = host.interface_on(self.config.topology.mgmt_network or "")
         return [*([str(shared.address.ip)] if shared else []), str(self._mgmt(host).ip)]
 
-    def _answers(self, host: Host) -> bool:
-        return any(answers(self.config, "root", address, timeout=10) for address in self._addresses(host))
-
-    def _reached_at(self, host: Host) -> str:
-        for address in self._addresses(host)[:-1]:
-            if answers(self.config, "root", address, timeout=10):
-                return address
-        return self._addresses(host)[-1]
+    def _reached_at(self, host: Host) -> str | None:
+        """The first of the host's addresses that answers SSH, if one does."""
+        return next((address for address in self._addresses(host)
+                     if answers(self.config, "root", address, timeout=10)), None)
 
     def _pid(self, directory: Path) -> int | None:
         """The nspawn process of a host directory, if it still runs."""
@@ -399,11 +397,7 @@ def ensure_inotify_instances(wanted: int, log: Callable[[str], None], limit: Pat
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
-    except (ProcessLookupError, FileNotFoundError):  # gone, possibly between the two looks
-        return False
+    return process_state(pid) not in ("", "Z")  # a zombie has ended
 
 
 def _wait_gone(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -418,10 +412,8 @@ def _link_exists(name: str) -> bool:
 
 def _start_time(pid: int) -> str:
     """A process's start time (clock ticks since boot): tells it apart from a later process with its PID."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = stat_fields(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22, starttime
 
 
 def _record_process(path: Path, pid: int) -> None:

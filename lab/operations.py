@@ -14,7 +14,7 @@ from typing import IO
 
 from lab.config import LabConfig, LabError
 from lab.inventory import Connection
-from lab.ssh import ssh_command
+from lab.ssh import connection_command
 
 DEFAULT_JOURNAL_LINES = 50
 UNIT_NAME = re.compile(r"^[A-Za-z0-9@._:-]{1,128}$")
@@ -66,7 +66,7 @@ def exec_on_hosts(config: LabConfig, connections: dict[str, Connection], hosts: 
     relays: list[threading.Thread] = []
     for host in hosts:
         c = connections[host]
-        args = [*ssh_command(config, c.user, c.address, c.port, c.key_file), as_root(script, c.user)]
+        args = [*connection_command(config, c), as_root(script, c.user)]
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, errors="replace")
         processes[host] = process
@@ -96,9 +96,7 @@ def journal_script(unit: str, follow: bool, lines: int) -> str:
 
 def show_journal(config: LabConfig, connection: Connection, unit: str, follow: bool, lines: int) -> int:
     """Prints a unit's journal on a host (and follows it until Ctrl-C with follow); the exit status of journalctl."""
-    c = connection
-    args = [*ssh_command(config, c.user, c.address, c.port, c.key_file), as_root(journal_script(unit, follow, lines),
-                                                                                 c.user)]
+    args = [*connection_command(config, connection), as_root(journal_script(unit, follow, lines), connection.user)]
     try:
         code = subprocess.run(args, check=False).returncode
     except KeyboardInterrupt:

@@ -35,9 +35,9 @@ class Heartbeat:
 
 
 @contextmanager
-def heartbeat(step: str, detail: Callable[[], str] = lambda: "", quiet_s: float = QUIET_S) -> Iterator[Heartbeat]:
+def heartbeat(step: str, detail: Callable[[], str] = lambda: "") -> Iterator[Heartbeat]:
     """A Heartbeat ticked by a background thread while the block runs."""
-    beat = Heartbeat(step, detail, quiet_s)
+    beat = Heartbeat(step, detail)
     done = threading.Event()
 
     def ticker() -> None:
@@ -57,14 +57,15 @@ VAGRANT_STEP = re.compile(r"^==> ([\w.-]+):\s+(.+?)\.*$")
 
 
 class VagrantSteps:
-    """The latest step of each machine, from `vagrant up`'s `==> NAME: Step...` lines."""
+    """The latest step of each machine, from `vagrant up`'s `==> NAME: Step...` lines (those lab.libvirt's
+    QUIET_LINE lets through: not its `==> NAME:  -- Setting: value` table)."""
 
     def __init__(self, names: list[str]) -> None:
         self.steps = dict.fromkeys(names, "starting")
 
     def note(self, line: str) -> None:
         match = VAGRANT_STEP.match(line.strip())
-        if match and match.group(1) in self.steps and not match.group(2).startswith("-- "):
+        if match and match.group(1) in self.steps:
             self.steps[match.group(1)] = match.group(2)
 
     def summary(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.config import LabConfig
+from lab.shell import aligned
 
 HOSTS_PROPERTY = "hosts"  # written by the lab.pytest_hosts plugin
 HOSTS_SHOWN = 3  # a check on more hosts shows the first ones and how many (the JUnit XML keeps them all)
@@ -47,9 +48,7 @@ def summary_table(results: list[CheckResult]) -> list[str]:
     rows = [("check", "hosts", "result", "seconds")]
     rows += [(r.check, short_hosts(r.hosts), r.result.upper() if r.result != "passed" else r.result, f"{r.seconds:.1f}")
              for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines = aligned(rows, rule=True)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.result] = counts.get(r.result, 0) + 1

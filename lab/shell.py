@@ -39,6 +39,16 @@ def run(args: Sequence[str], *, check: bool = True, capture: bool = True, timeou
     return result
 
 
+def aligned(rows: Sequence[Sequence[str]], *, rule: bool = False) -> list[str]:
+    """Rows of cells as lines of columns, two spaces apart, each cell padded to its column's width (no trailing
+    spaces); with `rule`, a line of dashes as wide as each column under the first row (the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if rule:
+        lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
 def succeeds(args: Sequence[str], timeout: float = 30) -> bool:
     """True when the command exits 0 (its output is discarded)."""
     try:

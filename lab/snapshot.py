@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lab.config import LabConfig, LabError
-from lab.ssh import close_control_masters, control_dir
+from lab.shell import aligned
+from lab.ssh import close_control_masters
 
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")  # libvirt snapshot names and directories alike
 MANIFEST = "manifest.json"
@@ -142,7 +143,6 @@ def restore(config: LabConfig, provider: SnapshotProvider, name: str) -> float:
     close_control_masters(config)  # shared SSH connections lead to hosts that are about to go back in time
     provider.restore_snapshot(name, directory)
     close_control_masters(config)
-    control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)  # where Ansible's next connections go
     return time.monotonic() - started
 
 
@@ -159,5 +159,4 @@ def table(snapshots: list[Snapshot]) -> list[str]:
     rows = [("name", "provider", "hosts", "created", "save s", "size")]
     rows += [(s.name, s.provider, ",".join(s.shape), s.created, f"{s.save_seconds:.2f}",
               f"{s.size_bytes / 2**20:.1f} MiB") for s in snapshots]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return aligned(rows)

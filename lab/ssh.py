@@ -7,10 +7,14 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.config import LabConfig, LabError
 from lab.progress import Heartbeat
 from lab.shell import run, succeeds
+
+if TYPE_CHECKING:
+    from lab.inventory import Connection  # lab.inventory imports this module
 
 CONNECT_TIMEOUT_S = 5
 
@@ -50,6 +54,11 @@ def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key:
     return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
 
 
+def connection_command(config: LabConfig, connection: Connection) -> list[str]:
+    """ssh_command for a host's connection: its user, address, port and key."""
+    return ssh_command(config, connection.user, connection.address, connection.port, connection.key_file)
+
+
 def answers(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None,
             timeout: float = 30) -> bool:
     """Whether `ssh true` works on the host, within `timeout` seconds."""
@@ -80,10 +89,17 @@ def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: in
 
 
 def close_control_masters(config: LabConfig) -> None:
-    """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds)."""
+    """ControlMaster processes outlive the hosts otherwise (for ControlPersist seconds). The directory stays:
+    the inventory's ControlPath points into it, and ssh refuses to connect when it is missing."""
     directory = control_dir(config)
     for socket_path in directory.glob("*") if directory.is_dir() else []:
         succeeds(["ssh", "-o", f"ControlPath={socket_path}", "-O", "exit", "lab"], timeout=5)
         socket_path.unlink(missing_ok=True)
+
+
+def remove_control_dir(config: LabConfig) -> None:
+    """`lab down`: the ControlMaster processes are closed and their directory goes."""
+    close_control_masters(config)
+    directory = control_dir(config)
     if directory.is_dir():
         directory.rmdir()

@@ -25,15 +25,6 @@ class LabHost:
     interfaces: tuple[LabInterface, ...]
     chat_port: int
 
-    @property
-    def interface(self) -> str:
-        return self.interfaces[0].name
-
-    @property
-    def address(self) -> ipaddress.IPv4Interface:
-        """Its address on its first lab interface (the chat server binds to it)."""
-        return self.interfaces[0].address
-
     def path_to(self, address: ipaddress.IPv4Address) -> tuple[LabInterface, ipaddress.IPv4Address | None] | None:
         """How this host reaches `address` by its inventory: directly on an interface (via None), or through a
         static route's gateway; None when it should not reach it."""

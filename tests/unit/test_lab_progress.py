@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lab.libvirt import QUIET_LINE
 from lab.progress import Heartbeat, VagrantSteps
 
 
@@ -46,7 +47,13 @@ def test_vagrant_steps_keep_each_machines_latest_step() -> None:
     steps = VagrantSteps(["server", "client1"])
     for line in ("==> server: Starting domain.", "==> client1: Starting domain.",
                  "==> server: Waiting for domain to get an IP address...",
-                 "==> server:  -- Memory:            768M", "    server: SSH address: 10.199.57.10:22",
+                 "    server: SSH address: 10.199.57.10:22",
                  "==> other: Starting domain."):
         steps.note(line)
     assert steps.summary() == "server: Waiting for domain to get an IP address; client1: Starting domain"
+
+
+def test_vagrants_domain_settings_table_is_quiet_so_never_a_step() -> None:
+    """libvirt's vagrant up hands VagrantSteps only the lines QUIET_LINE lets through."""
+    assert QUIET_LINE.search("==> server:  -- Memory:            768M")
+    assert not QUIET_LINE.search("==> server: Waiting for domain to get an IP address...")

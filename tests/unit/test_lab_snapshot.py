@@ -14,7 +14,7 @@ import pytest
 
 from lab import snapshot
 from lab.config import LabConfig, LabError, configure, up_request
-from lab.container_snapshot import _state, copy_tree, frozen_containers, processes_in, to_stop
+from lab.container_snapshot import copy_tree, frozen_containers, process_state, processes_in, to_stop
 from lab.libvirt_snapshot import DomainSnapshots, snapshot_names
 
 
@@ -227,12 +227,12 @@ def test_frozen_containers_stops_every_process_of_a_pid_namespace_and_only_those
             time.sleep(0.05)
         members = processes_in({namespace})
         assert len(members) == 3 and os.getpid() not in members
-        before = {pid: _state(pid) for pid in members}
+        before = {pid: process_state(pid) for pid in members}
         assert sorted(before.values()) == ["S", "S", "T"]
         with frozen_containers([init]):
-            assert {_state(pid) for pid in members} == {"T"}
+            assert {process_state(pid) for pid in members} == {"T"}
         time.sleep(0.1)
-        assert {pid: _state(pid) for pid in members} == before  # the owner's stopped child stays stopped
+        assert {pid: process_state(pid) for pid in members} == before  # the owner's stopped child stays stopped
     finally:
         os.killpg(tree.pid, signal.SIGKILL)
         tree.wait()
