@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -100,6 +101,4 @@ def close_control_masters(config: LabConfig) -> None:
 def remove_control_dir(config: LabConfig) -> None:
     """`lab down`: the ControlMaster processes are closed and their directory goes."""
     close_control_masters(config)
-    directory = control_dir(config)
-    if directory.is_dir():
-        directory.rmdir()
+    shutil.rmtree(control_dir(config), ignore_errors=True)
