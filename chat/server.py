@@ -389,8 +389,6 @@ class ChatServer:
         if client.gone:
             return
         client.reader.feed(data)
-        if client.throttled and self._quit_waiting(client):
-            return
         if client.turn is None:
             self._turn(client)
 
