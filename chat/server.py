@@ -557,13 +557,13 @@ class ChatServer:
         if not isinstance(recipient, Client):
             self.send(client, protocol.no_such_nick(command.target))
             return
-        delivered = protocol.private_message(client.nick, command.text)
-        confirmed = protocol.private_sent(recipient.nick, command.text)
-        if max(len(delivered.encode()), len(confirmed.encode())) > self.config.max_line:
+        delivered = protocol.private_message(client.nick, command.text).encode()
+        confirmed = protocol.private_sent(recipient.nick, command.text).encode()
+        if max(len(delivered), len(confirmed)) > self.config.max_line:
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
-        self.send(recipient, delivered)
-        self.send(client, confirmed)
+        self._queue(recipient, delivered + b"\n")
+        self._queue(client, confirmed + b"\n")
 
     def _help(self, client: Client, command: Command) -> None:
         self.send(client, protocol.help_text())
@@ -575,16 +575,21 @@ class ChatServer:
 
     def send(self, client: Client, line: str) -> None:
         """Queue one line for one client."""
+        if not client.gone:
+            self._queue(client, _encode(line, self.config.max_line))
+
+    def _queue(self, client: Client, data: bytes) -> None:
+        """Queue one encoded line (with its newline) for one client."""
         if client.gone:
             return
         if not client.outbox:
             self._dirty.append(client)
             self._schedule_flush()
-        client.outbox.append(self._encode(line))
+        client.outbox.append(data)
 
     def broadcast(self, room: Room, sender: Member | None, line: str) -> None:
         """Queue one line for every member of a room but the sender."""
-        self._fan_out(room, sender, self._encode(line))
+        self._fan_out(room, sender, _encode(line, self.config.max_line))
 
     def _fan_out(self, room: Room, sender: Member | None, data: bytes) -> None:
         """Queue one encoded line for every member of a room but the sender. The hot loop of the server."""
@@ -615,10 +620,6 @@ class ChatServer:
             outbox.clear()
             client.transport.write(data)  # may call pause_writing -> too_slow
 
-    def _encode(self, line: str) -> bytes:
-        """A line as sent: never longer than the line limit the server enforces on its input."""
-        return (protocol.fit(line, self.config.max_line) + "\n").encode()
-
     def _loop_time(self) -> float:
         assert self._loop is not None
         return self._loop.time()
@@ -629,9 +630,13 @@ class ChatServer:
         return self._loop.call_at(when, callback, client)
 
 
-def _encode(line: str) -> bytes:
-    """A server-made line (a farewell or refusal, short by construction)."""
-    return (line + "\n").encode()
+def _encode(line: str, limit: int | None = None) -> bytes:
+    """A line as sent, with its newline. Cut to ``limit`` bytes if given: a reply is never longer than the
+    line limit the server enforces on its input (farewells and refusals are short by construction)."""
+    data = line.encode()
+    if limit is not None:
+        data = protocol.fit_bytes(data, limit)
+    return data + b"\n"
 
 
 def _peek(fd: int, size: int) -> bytes:
