@@ -93,7 +93,7 @@ class Client(asyncio.BufferedProtocol, Member):
     instead of allocating a fresh 256 KiB bytes object for every read as asyncio's Protocol does.
     """
 
-    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox", "paused",
+    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox",
                  "quit_checked", "reader", "server", "throttled", "transport", "turn")
 
     def __init__(self, server: ChatServer) -> None:
@@ -108,7 +108,6 @@ class Client(asyncio.BufferedProtocol, Member):
         self.idle_timer: asyncio.TimerHandle | None = None
         self.gone = False  # disconnected (or refused): out of the registry, nothing more is queued
         self.fd = -1  # the socket's file descriptor, to ask the kernel how much input waits in it
-        self.paused = False  # its socket is not being read: lines of it wait
         self.turn: asyncio.Handle | None = None  # its next turn, when lines of it wait
         self.throttled = False  # over its rate (told so once) until its bucket has refilled
         self.quit_checked = 0  # input seen (fed + unread) when its waiting lines were last searched for /quit
@@ -425,8 +424,7 @@ class ChatServer:
                 client.turn = self._loop.call_soon(self._turn, client)
                 return
         reader.compact()
-        if client.paused:
-            client.paused = False
+        if not client.transport.is_reading():  # paused by an earlier turn or throttle: read it again
             client.transport.resume_reading()
 
     def _line(self, client: Client, raw: bytes | Marker) -> None:
@@ -478,9 +476,8 @@ class ChatServer:
         return False
 
     def _pause(self, client: Client) -> None:
-        if not client.paused:
-            client.paused = True
-            client.transport.pause_reading()
+        """Stop reading its socket: lines of it wait (pause_reading is a no-op if already paused)."""
+        client.transport.pause_reading()
 
     # --- commands ----------------------------------------------------------------------------------
 
