@@ -458,9 +458,9 @@ class ChatServer:
             return
         if self._quit_waiting(client, unread):
             return
-        assert self._loop is not None and client.bucket is not None
+        assert client.bucket is not None
         wait = min(client.bucket.wait(now), THROTTLE_CHECK)  # before its next token: look for a /quit
-        client.turn = self._loop.call_at(now + wait, self._turn, client)
+        client.turn = self._loop_call_at(now + wait, self._turn, client)
 
     def _quit_waiting(self, client: Client, unread: int = 0) -> bool:
         """A /quit among the lines of a throttled client (read, or ``unread`` in the kernel) is honoured
