@@ -395,17 +395,22 @@ class ChatScreen:
             return False
         if not data:
             if rest := self.server.unfinished():
-                self.show(rest)
+                self.show_cleaned(rest)
             return False
         for line in self.server.feed(data):
-            self.show(line)
+            self.show_cleaned(line)
         if self.server.welcomed:
             self.backoff.reset()
         return True
 
     def show(self, line: str) -> None:
-        """Add a line to the scrollback (lines from the server come cleaned by ServerLines)."""
-        self.lines.append(protocol.clean(line))
+        """Add a line the client made itself (a notice, an OS error, the echo of what was said) to the
+        scrollback, cleaned."""
+        self.show_cleaned(protocol.clean(line))
+
+    def show_cleaned(self, line: str) -> None:
+        """Add a line already fit to print to the scrollback: a line from the server (cleaned by ServerLines)."""
+        self.lines.append(line)
         if self.scroll:
             self.scroll += len(self.wrap(self.lines[-1], self.stdscr.getmaxyx()[1]))
 

@@ -115,8 +115,12 @@ def quote(text: str) -> str:
 
 def fit(line: str, limit: int) -> str:
     """``line`` cut to at most ``limit`` bytes of UTF-8 (never inside a character)."""
-    data = line.encode()
-    return line if len(data) <= limit else data[:limit].decode(errors="ignore")
+    return fit_bytes(line.encode(), limit).decode()
+
+
+def fit_bytes(data: bytes, limit: int) -> bytes:
+    """UTF-8 ``data`` cut to at most ``limit`` bytes (never inside a character)."""
+    return data if len(data) <= limit else data[:limit].decode(errors="ignore").encode()
 
 
 def is_valid_nick(name: str) -> bool:

@@ -93,7 +93,7 @@ class Client(asyncio.BufferedProtocol, Member):
     instead of allocating a fresh 256 KiB bytes object for every read as asyncio's Protocol does.
     """
 
-    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox", "paused",
+    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox",
                  "quit_checked", "reader", "server", "throttled", "transport", "turn")
 
     def __init__(self, server: ChatServer) -> None:
@@ -108,7 +108,6 @@ class Client(asyncio.BufferedProtocol, Member):
         self.idle_timer: asyncio.TimerHandle | None = None
         self.gone = False  # disconnected (or refused): out of the registry, nothing more is queued
         self.fd = -1  # the socket's file descriptor, to ask the kernel how much input waits in it
-        self.paused = False  # its socket is not being read: lines of it wait
         self.turn: asyncio.Handle | None = None  # its next turn, when lines of it wait
         self.throttled = False  # over its rate (told so once) until its bucket has refilled
         self.quit_checked = 0  # input seen (fed + unread) when its waiting lines were last searched for /quit
@@ -389,8 +388,6 @@ class ChatServer:
         if client.gone:
             return
         client.reader.feed(data)
-        if client.throttled and self._quit_waiting(client):
-            return
         if client.turn is None:
             self._turn(client)
 
@@ -427,8 +424,7 @@ class ChatServer:
                 client.turn = self._loop.call_soon(self._turn, client)
                 return
         reader.compact()
-        if client.paused:
-            client.paused = False
+        if not client.transport.is_reading():  # paused by an earlier turn or throttle: read it again
             client.transport.resume_reading()
 
     def _line(self, client: Client, raw: bytes | Marker) -> None:
@@ -462,9 +458,9 @@ class ChatServer:
             return
         if self._quit_waiting(client, unread):
             return
-        assert self._loop is not None and client.bucket is not None
+        assert client.bucket is not None
         wait = min(client.bucket.wait(now), THROTTLE_CHECK)  # before its next token: look for a /quit
-        client.turn = self._loop.call_at(now + wait, self._turn, client)
+        client.turn = self._loop_call_at(now + wait, self._turn, client)
 
     def _quit_waiting(self, client: Client, unread: int = 0) -> bool:
         """A /quit among the lines of a throttled client (read, or ``unread`` in the kernel) is honoured
@@ -480,9 +476,8 @@ class ChatServer:
         return False
 
     def _pause(self, client: Client) -> None:
-        if not client.paused:
-            client.paused = True
-            client.transport.pause_reading()
+        """Stop reading its socket: lines of it wait (pause_reading is a no-op if already paused)."""
+        client.transport.pause_reading()
 
     # --- commands ----------------------------------------------------------------------------------
 
@@ -559,13 +554,13 @@ class ChatServer:
         if not isinstance(recipient, Client):
             self.send(client, protocol.no_such_nick(command.target))
             return
-        delivered = protocol.private_message(client.nick, command.text)
-        confirmed = protocol.private_sent(recipient.nick, command.text)
-        if max(len(delivered.encode()), len(confirmed.encode())) > self.config.max_line:
+        delivered = protocol.private_message(client.nick, command.text).encode()
+        confirmed = protocol.private_sent(recipient.nick, command.text).encode()
+        if max(len(delivered), len(confirmed)) > self.config.max_line:
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
-        self.send(recipient, delivered)
-        self.send(client, confirmed)
+        self._queue(recipient, delivered + b"\n")
+        self._queue(client, confirmed + b"\n")
 
     def _help(self, client: Client, command: Command) -> None:
         self.send(client, protocol.help_text())
@@ -577,16 +572,21 @@ class ChatServer:
 
     def send(self, client: Client, line: str) -> None:
         """Queue one line for one client."""
+        if not client.gone:
+            self._queue(client, _encode(line, self.config.max_line))
+
+    def _queue(self, client: Client, data: bytes) -> None:
+        """Queue one encoded line (with its newline) for one client."""
         if client.gone:
             return
         if not client.outbox:
             self._dirty.append(client)
             self._schedule_flush()
-        client.outbox.append(self._encode(line))
+        client.outbox.append(data)
 
     def broadcast(self, room: Room, sender: Member | None, line: str) -> None:
         """Queue one line for every member of a room but the sender."""
-        self._fan_out(room, sender, self._encode(line))
+        self._fan_out(room, sender, _encode(line, self.config.max_line))
 
     def _fan_out(self, room: Room, sender: Member | None, data: bytes) -> None:
         """Queue one encoded line for every member of a room but the sender. The hot loop of the server."""
@@ -617,10 +617,6 @@ class ChatServer:
             outbox.clear()
             client.transport.write(data)  # may call pause_writing -> too_slow
 
-    def _encode(self, line: str) -> bytes:
-        """A line as sent: never longer than the line limit the server enforces on its input."""
-        return (protocol.fit(line, self.config.max_line) + "\n").encode()
-
     def _loop_time(self) -> float:
         assert self._loop is not None
         return self._loop.time()
@@ -631,9 +627,13 @@ class ChatServer:
         return self._loop.call_at(when, callback, client)
 
 
-def _encode(line: str) -> bytes:
-    """A server-made line (a farewell or refusal, short by construction)."""
-    return (line + "\n").encode()
+def _encode(line: str, limit: int | None = None) -> bytes:
+    """A line as sent, with its newline. Cut to ``limit`` bytes if given: a reply is never longer than the
+    line limit the server enforces on its input (farewells and refusals are short by construction)."""
+    data = line.encode()
+    if limit is not None:
+        data = protocol.fit_bytes(data, limit)
+    return data + b"\n"
 
 
 def _peek(fd: int, size: int) -> bytes:

@@ -389,7 +389,7 @@ def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_serve
     tmux.wait("the prompt", lambda rows: rows[-1] == "(no room)>" and "* you are now dave" in rows)
     first.stop()
     # the port answers no more: a listener whose backlog is full and that never accepts drops every SYN
-    with socket.create_server(("127.0.0.1", port), backlog=0) as black_hole:
+    with socket.create_server(("127.0.0.1", port), backlog=0):  # kept open, never accepting
         fillers = []
         with contextlib.suppress(TimeoutError):
             for _ in range(5):  # until the backlog is full and a connect hangs
@@ -401,6 +401,5 @@ def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_serve
         tmux.wait("the typed text", lambda rows: rows[-1] == "(no room)> typed while connecting")
         tmux.run("send-keys", "-t", "chat", "C-c")
         tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
-        assert black_hole.fileno() >= 0
         for filler in fillers:
             filler.close()

@@ -75,7 +75,8 @@ def test_a_throttled_client_is_not_read_and_its_input_stays_bounded(chat_server_
     flooder = chat_connect(server.port, nick="flooder")
     sent = flood(flooder.sock, FLOOD, 1.0)
     assert sent > 4 * READ_SIZE, "the kernel took too little to show anything"
-    (paused, pending), = [(c.paused, c.reader.pending) for c in clients_of(server) if c.nick == "flooder"]
+    (paused, pending), = [(not c.transport.is_reading(), c.reader.pending)
+                          for c in clients_of(server) if c.nick == "flooder"]
     assert paused, "the server still reads a client that is over its rate"
     assert pending <= READ_SIZE + server.config.max_line + 1
     watcher.send("/rooms")
@@ -111,7 +112,7 @@ def test_one_client_gets_at_most_a_turn_of_lines_per_loop_iteration(chat_server_
     def one_big_read() -> tuple[int, bool, bool]:  # on the server's loop: alice's socket yields 1,000 lines
         (alice,) = [c for c in server.server.clients if c.nick == "alice"]
         server.server.received(alice, memoryview(b"x\n" * 1000))
-        return alice.reader.pending, alice.paused, alice.turn is not None
+        return alice.reader.pending, not alice.transport.is_reading(), alice.turn is not None
 
     pending, paused, more_to_come = server.call(one_big_read)  # type: ignore[misc]
     assert pending == (1000 - LINES_PER_TURN) * 2  # one turn's lines handled, the rest wait...

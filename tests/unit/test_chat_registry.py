@@ -126,7 +126,7 @@ def test_an_endless_line_keeps_at_most_max_len_bytes() -> None:
     for _ in range(800):
         reader.feed(chunk)
         assert reader.next_line() is None
-        assert reader.pending <= 65536 + 1 + len(chunk)
+        assert reader.pending <= 65536 + 1
     reader.feed(b"\nok\n")
     assert reader.lines() == [TOO_LONG, b"ok"]
 
