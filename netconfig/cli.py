@@ -25,7 +25,6 @@ from netconfig.interfaces import (
     InterfacesError,
     StaticAddress,
     dropped_options,
-    inet_stanza_count,
     mismatch,
     parse_static_address,
     render_stanza,
@@ -174,18 +173,6 @@ def unified_diff(old: str, new: str, path: Path) -> str:
     return "".join(difflib.unified_diff(lines(old), lines(new), fromfile=str(path), tofile=f"{path} (new)"))
 
 
-def _sourced_conflicts(path: Path, text: str, iface: str) -> list[Path]:
-    conflicts = []
-    for sourced in files.sourced_files(path, text):
-        try:
-            content = files.read_text(sourced)
-        except files.FilesError:
-            continue
-        if content is not None and inet_stanza_count(content, iface):
-            conflicts.append(sourced)
-    return conflicts
-
-
 def cmd_set(args: argparse.Namespace) -> int:
     iface, static = _target(args)
     if args.apply and args.offline:
@@ -223,7 +210,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
 
     reasons = _lockout(iface) if live else []
-    conflicts = _sourced_conflicts(path, new, iface)
+    conflicts = files.sourced_conflicts(path, new, iface)
     if conflicts:
         _refuse(f"refusing to change {iface}", [
             f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet and ifupdown "

@@ -73,6 +73,25 @@ def test_module_refuses_the_interface_of_the_ssh_session_without_a_confirm_timeo
     assert path.read_text() == "auto lo\niface lo inet loopback\n"
 
 
+def test_module_refuses_an_interface_a_sourced_file_configures_too(tmp_path: Path) -> None:
+    """As the CLI does: ifupdown would apply both stanzas (check mode says so too). force changes it anyway."""
+    (tmp_path / "interfaces.d").mkdir()
+    fragment = tmp_path / "interfaces.d" / "50-cloud-init"
+    fragment.write_text("iface lo inet dhcp\n")
+    path = tmp_path / "interfaces"
+    path.write_text("source-directory interfaces.d\n")
+    args = {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}], "path": str(path)}
+    for check in (True, False):
+        status, result = run_module(tmp_path, args, check=check)
+        assert status == "FAILED!", result
+        assert result["msg"] == (f"refusing to change lo: {fragment} (sourced by {path}) also configures lo inet "
+                                 "and ifupdown would apply both: fix that file first (or force)")
+        assert path.read_text() == "source-directory interfaces.d\n"
+    status, result = run_module(tmp_path, {**args, "force": True})
+    assert status == "CHANGED", result
+    assert "10.77.7.7/24" in path.read_text()
+
+
 def test_module_and_cli_refuse_the_default_route_interface_alike(tmp_path: Path) -> None:
     """One lock-out policy: this machine's real default-route interface, a file of the test's own."""
     route = subprocess.run(["ip", "-4", "route", "show", "default"], capture_output=True, text=True, check=True)

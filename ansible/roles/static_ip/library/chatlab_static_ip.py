@@ -10,6 +10,8 @@ short_description: Static IPv4 stanzas (address, gateway, routes) of interfaces 
 description:
   - Replaces each interface's C(inet) stanza and its C(auto)/C(allow-hotplug) line instead of appending a duplicate;
     every other byte of the file is kept. A second run with the same values changes nothing.
+  - Refuses (unless I(force)) to change an interface that a file the interfaces file sources configures too:
+    ifupdown would apply both stanzas.
   - Everything is netconfig's code, shipped as module_utils (links to netconfig's files): the format
     (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard) and the SSH session
     it runs in (chatlab_session, also under become), apply, verify, rollback and confirmed changes (chatlab_apply).
@@ -40,7 +42,10 @@ options:
   path: {description: The interfaces(5) file., type: path, default: /etc/network/interfaces}
   apply: {description: Bring changed interfaces down and up so the file takes effect., type: bool, default: false}
   protect_addresses: {description: Addresses Ansible reaches the host by., type: list, elements: str, default: []}
-  force: {description: Change a protected interface without a confirmed change., type: bool, default: false}
+  force:
+    description: Change a protected interface without a confirmed change, or one a sourced file configures too.
+    type: bool
+    default: false
   confirm_timeout:
     description: Seconds to confirm a change of a protected interface in; 0 refuses such a change.
     type: int
@@ -96,7 +101,14 @@ from ansible.module_utils.chatlab_apply import (
     start_confirmed,
     verify,
 )
-from ansible.module_utils.chatlab_files import ENCODING, ERRORS, FilesError, read_text, write_with_backup
+from ansible.module_utils.chatlab_files import (
+    ENCODING,
+    ERRORS,
+    FilesError,
+    read_text,
+    sourced_conflicts,
+    write_with_backup,
+)
 from ansible.module_utils.chatlab_guard import lockout_reasons, ssh_local_address
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
@@ -204,7 +216,8 @@ def main() -> None:
             after = set_static(after, t.iface, t.static)
     except InterfacesError as error:
         module.fail_json(msg=f"{path}: {error}")
-    to_apply = [t for t in targets if mismatch(before, t.iface, t.static) is not None
+    rewritten = [t for t in targets if mismatch(before, t.iface, t.static) is not None]
+    to_apply = [t for t in targets if t in rewritten
                 or (params["apply"] and verify(t.iface, t.static, seconds=0) is not None)]
     result = {
         "changed": bool(to_apply) or after != before,
@@ -213,6 +226,14 @@ def main() -> None:
         "diff": {"before": displayable(before), "after": displayable(after),
                  "before_header": str(path), "after_header": str(path)},
     }
+    for t in rewritten:  # as the CLI: a stanza the file already has was let through when it was written
+        conflicts = sourced_conflicts(path, after, t.iface)
+        if conflicts and not params["force"]:
+            module.fail_json(msg=f"refusing to change {t.iface}: {', '.join(map(str, conflicts))} (sourced by "
+                                 f"{path}) also configures {t.iface} inet and ifupdown would apply both: fix that "
+                                 "file first (or force)")
+        if conflicts:
+            module.warn(f"force: {', '.join(map(str, conflicts))} (sourced by {path}) also configures {t.iface} inet")
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
 
