@@ -73,6 +73,17 @@ def test_module_refuses_the_interface_of_the_ssh_session_without_a_confirm_timeo
     assert path.read_text() == "auto lo\niface lo inet loopback\n"
 
 
+def test_check_mode_refuses_what_the_real_run_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "interfaces"
+    path.write_text("auto lo\niface lo inet loopback\n")
+    status, result = run_module(tmp_path, {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}],
+                                           "path": str(path), "apply": True, "confirm_timeout": 0},
+                                ssh_connection="192.0.2.9 50000 127.0.0.1 22", check=True)
+    assert status == "FAILED!", result
+    assert result["msg"].startswith("refusing to change lo: lo holds 127.0.0.1, the address of this SSH session")
+    assert path.read_text() == "auto lo\niface lo inet loopback\n"
+
+
 def test_module_refuses_an_interface_a_sourced_file_configures_too(tmp_path: Path) -> None:
     """As the CLI does: ifupdown would apply both stanzas (check mode says so too). force changes it anyway."""
     (tmp_path / "interfaces.d").mkdir()

@@ -234,7 +234,7 @@ def main() -> None:
                                  "file first (or force)")
         if conflicts:
             module.warn(f"force: {', '.join(map(str, conflicts))} (sourced by {path}) also configures {t.iface} inet")
-    if not result["changed"] or module.check_mode:
+    if not result["changed"]:
         module.exit_json(**result)
 
     session = ssh_connection()  # also under sudo (become), which drops SSH_CONNECTION: from the parent processes
@@ -247,6 +247,8 @@ def main() -> None:
                              "(a confirm_timeout above 0 for a confirmed change, or force for an unconfirmed one)")
     if reasons and params["force"]:
         module.warn(f"force: {'; '.join(reasons)}")
+    if module.check_mode:  # after the refusals (they only read): --check fails where the real run would
+        module.exit_json(**result)
     if not params["apply"]:
         try:
             backup = write_with_backup(path, after, old)
