@@ -70,7 +70,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ApplyError(RuntimeError):
-    """Applying failed. `rolled_back` tells whether the previous addresses are back."""
+    """Applying failed, or a rollback did. `rolled_back` tells whether the previous addresses are back."""
 
     def __init__(self, message: str, rolled_back: bool) -> None:
         super().__init__(message)
@@ -421,15 +421,18 @@ def _run_script(tools: Ifupdown, why: str) -> subprocess.CompletedProcess[str]:
     return tools._run(["/bin/sh", str(tools.confirm_dir / SCRIPT), why])
 
 
+def _rollback_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed run of the rollback script says: its own ``ROLLBACK FAILED: missing ...`` line."""
+    line = _last_line(result).removeprefix("netconfig: ")
+    return line if line.startswith("ROLLBACK FAILED") else f"ROLLBACK FAILED: {line}"
+
+
 def _roll_back_now(change: Change, befores: Sequence[Before], tools: Ifupdown, failure: str) -> ApplyError:
     tools.log(f"apply failed: {failure}; rolling back")
     _mark(tools.confirm_dir, {"path": str(change.path)})
-    _run_script(tools, "apply failed")
-    missing = [f"{b.iface}:{a}" for b in befores for a in b.addresses
-               if ipaddress.IPv4Interface(a) not in ipv4_addresses(b.iface)]
-    if missing:
-        return ApplyError(f"apply failed: {failure}; ROLLBACK FAILED too: missing {', '.join(missing)}",
-                          rolled_back=False)
+    result = _run_script(tools, "apply failed")
+    if result.returncode != 0:
+        return ApplyError(f"apply failed: {failure}; {_rollback_failure(result)}", rolled_back=False)
     back = "; ".join(b.describe() for b in befores)
     return ApplyError(f"apply failed: {failure}; rolled back: {change.path} left as it was and the previous "
                       f"configuration re-applied ({back})", rolled_back=True)
@@ -668,12 +671,13 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
 
 
 def rollback(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
-    """Run the armed change's rollback now. Raises ConfirmError (nothing armed; the rollback failed)."""
+    """Run the armed change's rollback now. Raises ConfirmError (nothing armed) or ApplyError (the rollback
+    failed: `rolled_back` is False)."""
     state = _waiting(tools, ifaces, "roll back")
     _disarm(state, tools)
     result = _run_script(tools, "requested")
     if result.returncode != 0:
-        raise ConfirmError(_last_line(result).removeprefix("netconfig: "))
+        raise ApplyError(_rollback_failure(result), rolled_back=False)
     return f"rolled back: {state.get('previous')}"
 
 

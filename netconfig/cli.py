@@ -258,6 +258,10 @@ def _refuse(what: str, reasons: list[str], args: argparse.Namespace, confirmable
         raise Failure(f"{what}: {'; '.join(reasons)} ({hint})")
 
 
+def _apply_failure(e: apply.ApplyError) -> Failure:
+    return Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED)
+
+
 def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupdown) -> int:
     try:
         if confirm_seconds is None:
@@ -267,7 +271,7 @@ def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupd
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a session that ends meanwhile must not stop us halfway
         armed = apply.apply_confirmed(change, confirm_seconds, tools)
     except apply.ApplyError as e:
-        raise Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED) from None
+        raise _apply_failure(e) from None
     except apply.ConfirmError as e:
         raise Failure(str(e)) from None
     out(f"waiting for confirmation: {change.describe()} is live, {change.path} not written yet; "
@@ -289,8 +293,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     tools = apply.Ifupdown(state_dir=args.state_dir, log=out)
     try:
         out(apply.rollback(tools, [args.iface] if args.iface else []))
+    except apply.ApplyError as e:
+        raise _apply_failure(e) from None
     except apply.ConfirmError as e:
-        raise Failure(str(e), EXIT_ROLLBACK_FAILED if "ROLLBACK FAILED" in str(e) else EXIT_ERROR) from None
+        raise Failure(str(e)) from None
     return 0
 
 
