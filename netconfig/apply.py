@@ -536,11 +536,12 @@ def _stop_unit(unit: str) -> None:
                        timeout=COMMAND_TIMEOUT, check=False)
 
 
-def _disarm(state: dict[str, Any], tools: Ifupdown) -> None:
-    if state.get("unit"):
-        _stop_unit(str(state["unit"]))
+def _disarm(unit: object, pid: object, tools: Ifupdown) -> None:
+    """Stop the armed rollback: its systemd `unit`, or its detached process `pid` (an Armed's fields, or what
+    change.json says of them)."""
+    if unit:
+        _stop_unit(str(unit))
         return
-    pid = state.get("pid")
     if not isinstance(pid, int):
         return
     try:
@@ -572,10 +573,9 @@ def apply_confirmed(change: Change, seconds: int, tools: Ifupdown) -> Armed:
     """Arm the rollback, then apply and verify (rolls back at once on failure: ApplyError). The file is
     written by :func:`confirm`; unless that comes within `seconds`, the host rolls back by itself."""
     befores, armed = _arm_change(change, seconds, tools)
-    failure = _apply_live(change, befores, tools)
-    if failure is not None:
-        _disarm({"unit": armed.unit, "pid": armed.pid}, tools)
-        raise _roll_back_now(change, befores, tools, failure)
+    error = _apply_or_roll_back(change, befores, armed, tools)
+    if error is not None:
+        raise error
     return armed
 
 
@@ -583,21 +583,24 @@ def start_confirmed(change: Change, seconds: int, tools: Ifupdown, delay: float)
     """Like :func:`apply_confirmed`, but the apply runs `delay` seconds later in a detached process, and this
     returns at once: for a caller (Ansible) whose connection goes through an interface the change moves."""
     befores, armed = _arm_change(change, seconds, tools)
-    log_path = tools.confirm_dir / LOG
 
     def work() -> None:
-        def log(line: str) -> None:
-            with open(log_path, "a") as f:
-                f.write(f"{timestamp()} netconfig: {line}\n")
+        quiet = Ifupdown(tools.interfaces_file, tools.state_dir, lambda line: _append_log(tools, line))
+        error = _apply_or_roll_back(change, befores, armed, quiet)
+        if error is not None:
+            quiet.log(str(error))
 
-        quiet = Ifupdown(tools.interfaces_file, tools.state_dir, log)
-        failure = _apply_live(change, befores, quiet)
-        if failure is not None:
-            _disarm({"unit": armed.unit, "pid": armed.pid}, quiet)
-            log(str(_roll_back_now(change, befores, quiet, failure)))
-
-    _run_detached(work, delay, log_path)
+    _run_detached(work, delay, tools.confirm_dir / LOG)
     return armed
+
+
+def _apply_or_roll_back(change: Change, befores: Sequence[Before], armed: Armed, tools: Ifupdown) -> ApplyError | None:
+    """Step 4 of a confirmed change; on failure, disarm the timer and roll back at once: the ApplyError to report."""
+    failure = _apply_live(change, befores, tools)
+    if failure is None:
+        return None
+    _disarm(armed.unit, armed.pid, tools)
+    return _roll_back_now(change, befores, tools, failure)
 
 
 def _run_detached(work: Callable[[], None], delay: float, log_path: Path) -> None:
@@ -661,7 +664,7 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
         raise refuse(f"the change is not live ({'; '.join(problems)})")
     change = Change(path, read_text(path), new_text, ())
     _commit(change)
-    _disarm(state, tools)
+    _disarm(state.get("unit"), state.get("pid"), tools)
     for name in ("confirming", CHANGE):
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
@@ -674,7 +677,7 @@ def rollback(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
     """Run the armed change's rollback now. Raises ConfirmError (nothing armed) or ApplyError (the rollback
     failed: `rolled_back` is False)."""
     state = _waiting(tools, ifaces, "roll back")
-    _disarm(state, tools)
+    _disarm(state.get("unit"), state.get("pid"), tools)
     result = _run_script(tools, "requested")
     if result.returncode != 0:
         raise ApplyError(_rollback_failure(result), rolled_back=False)
