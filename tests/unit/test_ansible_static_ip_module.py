@@ -66,7 +66,7 @@ def test_module_refuses_the_interface_of_the_ssh_session_without_a_confirm_timeo
     path = tmp_path / "interfaces"
     path.write_text("auto lo\niface lo inet loopback\n")
     status, result = run_module(tmp_path, {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}],
-                                           "path": str(path), "confirm_timeout": 0},
+                                           "path": str(path), "apply": True, "confirm_timeout": 0},
                                 ssh_connection="192.0.2.9 50000 127.0.0.1 22")  # "we" are on lo's 127.0.0.1
     assert status == "FAILED!"
     assert result["msg"].startswith("refusing to change lo: lo holds 127.0.0.1, the address of this SSH session")
