@@ -131,11 +131,8 @@ def build_parser() -> Parser:
 
 
 def _target(args: argparse.Namespace) -> tuple[str, StaticAddress]:
-    for route in args.route:
-        if route[1] != "via":
-            raise Failure(f"--route takes NET via GW, not {' '.join(route)!r}", EXIT_USAGE)
-    return validate_interface_name(args.iface), parse_static_address(
-        args.address, args.netmask, args.gateway, [(net, gw) for net, _, gw in args.route])
+    return validate_interface_name(args.iface), parse_static_address(  # parse_route checks the "via"
+        args.address, args.netmask, args.gateway, [" ".join(route) for route in args.route])
 
 
 def format_table(infos: Sequence[discovery.InterfaceInfo]) -> str:
