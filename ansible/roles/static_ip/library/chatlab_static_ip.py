@@ -272,15 +272,13 @@ def main() -> None:
 
     local = ssh_local_address(session)
     previous = next((a for a in [local, *connected] if a is not None), None)
-    moved = next(((t, previous) for t in to_apply for s in states
+    moved = next((t for t in to_apply for s in states
                   if s.name == t.iface and previous is not None and s.holds(previous)), None)
-    fallback = (params["protect_addresses"] or [str(previous)])[0]
-    reconnect = str(moved[0].static.address) if moved else fallback
-    where = f"{moved[0].iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
+    reconnect = str(moved.static.address) if moved else (params["protect_addresses"] or [str(previous)])[0]
+    where = f"{moved.iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
     result.update(
         pending=True,
         reconnect_address=reconnect,
-        previous_address=str(previous) if previous else fallback,
         rollback_at=armed.at,
         reconnect_delay=RECONNECT_DELAY,
         reconnect_timeout=max(1, int(params["confirm_timeout"] - RECONNECT_DELAY - CONFIRM_MARGIN)),
