@@ -81,13 +81,14 @@ class ConfirmError(RuntimeError):
     """A confirmed change cannot be armed, confirmed or rolled back (nothing was changed); one clear line."""
 
 
-def preflight() -> str | None:
-    """Why --apply cannot run here (not root, ifupdown or ip missing), or None."""
+def preflight(action: str = "--apply") -> str | None:
+    """Why applying cannot run here (not root, ifupdown or ip missing), or None. `action` names it in the
+    message: the CLI's ``--apply``, the module's ``applying``."""
     if os.geteuid() != 0:
-        return "--apply needs root (ifup/ifdown change the live interface)"
+        return f"{action} needs root (ifup/ifdown change the live interface)"
     for tool, package in (("ifup", "ifupdown"), ("ifdown", "ifupdown"), ("ip", "iproute2")):
         if shutil.which(tool) is None:
-            return f"--apply needs {tool}, which is not installed (apt-get install {package})"
+            return f"{action} needs {tool}, which is not installed (apt-get install {package})"
     return None
 
 

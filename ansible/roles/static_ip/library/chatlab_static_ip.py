@@ -256,9 +256,9 @@ def main() -> None:
             module.fail_json(msg=str(error))
         module.exit_json(backup_file=str(backup) if backup else None, **result)
 
-    problem = preflight()
+    problem = preflight("applying")
     if problem:
-        module.fail_json(msg=problem.replace("--apply", "applying"))
+        module.fail_json(msg=problem)
     lines: list[str] = []
     tools = Ifupdown(interfaces_file=path, state_dir=state_dir(module), log=lines.append)
     change = Change(path, old, after, tuple(to_apply))
