@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes, session
+from netconfig import apply, cli, session
 from netconfig.interfaces import parse_static_address
 
 IFACE = "ncfgsim0"
@@ -61,7 +61,6 @@ def test_cli_exit_status_of_a_failed_apply(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     monkeypatch.setattr(apply, "preflight", lambda: None)
     monkeypatch.setattr(apply, "apply_change", failing)
     path = tmp_path / "interfaces"

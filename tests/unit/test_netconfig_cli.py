@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes, session
+from netconfig import apply, cli, session
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "netconfig_corpus"
@@ -195,7 +195,6 @@ def test_apply_preflight_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     """In-process: what cannot be arranged for real here (a non-root user, a machine without ifupdown)."""
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     if fake == "not-root":
         monkeypatch.setattr(apply.os, "geteuid", lambda: 1000)
     else:
