@@ -11,11 +11,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netns_helpers import Netns, namespace
+from netns_helpers import Netns
 
 ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "static_ip"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -128,12 +127,6 @@ def test_module_failures_are_one_line_messages(tmp_path: Path) -> None:
     status, result = run_module(tmp_path, {"confirm": True, "state_dir": str(tmp_path)})
     assert status == "FAILED!"
     assert result["msg"] == "nothing to confirm: no change is waiting for confirmation"
-
-
-@pytest.fixture
-def netns(tmp_path: Path) -> Iterator[Netns]:
-    with namespace(tmp_path) as ns:
-        yield ns
 
 
 def test_module_confirmed_change_of_the_connected_interface(netns: Netns, tmp_path: Path) -> None:

@@ -18,18 +18,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from netns_helpers import Netns, namespace
+from netns_helpers import Netns
 
 from netconfig.interfaces import parse_static_address, set_static
 
 OLD = "10.77.0.4/24"
 NEW = "10.77.0.5/24"
-
-
-@pytest.fixture
-def netns(tmp_path: Path) -> Iterator[Netns]:
-    with namespace(tmp_path) as ns:
-        yield ns
 
 
 def stanza_file(ns: Netns, address: str | None = OLD, extra: str = "") -> str:
