@@ -287,6 +287,12 @@ class Target:
     static: StaticAddress
 
 
+def pending_path(path: Path) -> Path:
+    """Where the new text of a change of `path` waits: ``.NAME.netconfig.pending`` next to the file."""
+    real = target(path)
+    return real.with_name(f".{real.name}.netconfig.pending")
+
+
 @dataclass(frozen=True)
 class Change:
     """The interfaces file goes from `old_text` (None: no file) to `new_text`; `targets` are applied live."""
@@ -298,8 +304,7 @@ class Change:
 
     @property
     def pending(self) -> Path:
-        real = target(self.path)
-        return real.with_name(f".{real.name}.netconfig.pending")
+        return pending_path(self.path)
 
     def describe(self) -> str:
         return "; ".join(f"{t.iface} {t.static.describe()}" for t in self.targets)
@@ -654,7 +659,7 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
 
     if _file_changed(state):
         raise refuse(f"{path} was changed since the change was applied: not overwriting it")
-    pending = Change(path, None, "", ()).pending
+    pending = pending_path(path)
     new_text = read_text(pending)
     if new_text is None or _sha256(new_text) != state.get("new_sha256"):
         raise refuse(f"the pending copy {pending} is missing or was changed")
