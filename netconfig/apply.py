@@ -565,8 +565,7 @@ def _arm_change(change: Change, seconds: int, tools: Ifupdown) -> tuple[list[Bef
     befores = _prepare(change, tools)
     armed = _arm(seconds, tools, f"roll back {change.describe()} unless confirmed")
     _mark(tools.confirm_dir, {
-        "path": str(change.path), "interfaces": [t.iface for t in change.targets],
-        "summary": change.describe(), "previous": "; ".join(b.describe() for b in befores),
+        "path": str(change.path), "summary": change.describe(), "previous": "; ".join(b.describe() for b in befores),
         "old_sha256": _sha256(change.old_text), "new_sha256": _sha256(change.new_text),
         "targets": [{"iface": t.iface, "address": t.static.cidr,
                      "gateway": str(t.static.gateway) if t.static.gateway else None,
@@ -694,7 +693,7 @@ def _waiting(tools: Ifupdown, ifaces: Sequence[str], what: str) -> dict[str, Any
     state = armed_state(tools)
     if state is None:
         raise ConfirmError(f"nothing to {what}: no change is waiting for confirmation" + _last_log(tools))
-    unknown = [i for i in ifaces if i not in state.get("interfaces", [])]
+    unknown = [i for i in ifaces if i not in [t.get("iface") for t in state.get("targets", [])]]
     if unknown:
         raise ConfirmError(f"nothing to {what} for {', '.join(unknown)}: the change waiting for confirmation "
                            f"is {state.get('summary')}")
