@@ -70,7 +70,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class ApplyError(RuntimeError):
-    """Applying failed. `rolled_back` tells whether the previous addresses are back."""
+    """Applying failed, or a rollback did. `rolled_back` tells whether the previous addresses are back."""
 
     def __init__(self, message: str, rolled_back: bool) -> None:
         super().__init__(message)
@@ -81,13 +81,14 @@ class ConfirmError(RuntimeError):
     """A confirmed change cannot be armed, confirmed or rolled back (nothing was changed); one clear line."""
 
 
-def preflight() -> str | None:
-    """Why --apply cannot run here (not root, ifupdown or ip missing), or None."""
+def preflight(action: str = "--apply") -> str | None:
+    """Why applying cannot run here (not root, ifupdown or ip missing), or None. `action` names it in the
+    message: the CLI's ``--apply``, the module's ``applying``."""
     if os.geteuid() != 0:
-        return "--apply needs root (ifup/ifdown change the live interface)"
+        return f"{action} needs root (ifup/ifdown change the live interface)"
     for tool, package in (("ifup", "ifupdown"), ("ifdown", "ifupdown"), ("ip", "iproute2")):
         if shutil.which(tool) is None:
-            return f"--apply needs {tool}, which is not installed (apt-get install {package})"
+            return f"{action} needs {tool}, which is not installed (apt-get install {package})"
     return None
 
 
@@ -286,6 +287,12 @@ class Target:
     static: StaticAddress
 
 
+def pending_path(path: Path) -> Path:
+    """Where the new text of a change of `path` waits: ``.NAME.netconfig.pending`` next to the file."""
+    real = target(path)
+    return real.with_name(f".{real.name}.netconfig.pending")
+
+
 @dataclass(frozen=True)
 class Change:
     """The interfaces file goes from `old_text` (None: no file) to `new_text`; `targets` are applied live."""
@@ -297,8 +304,7 @@ class Change:
 
     @property
     def pending(self) -> Path:
-        real = target(self.path)
-        return real.with_name(f".{real.name}.netconfig.pending")
+        return pending_path(self.path)
 
     def describe(self) -> str:
         return "; ".join(f"{t.iface} {t.static.describe()}" for t in self.targets)
@@ -421,15 +427,18 @@ def _run_script(tools: Ifupdown, why: str) -> subprocess.CompletedProcess[str]:
     return tools._run(["/bin/sh", str(tools.confirm_dir / SCRIPT), why])
 
 
+def _rollback_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """What a failed run of the rollback script says: its own ``ROLLBACK FAILED: missing ...`` line."""
+    line = _last_line(result).removeprefix("netconfig: ")
+    return line if line.startswith("ROLLBACK FAILED") else f"ROLLBACK FAILED: {line}"
+
+
 def _roll_back_now(change: Change, befores: Sequence[Before], tools: Ifupdown, failure: str) -> ApplyError:
     tools.log(f"apply failed: {failure}; rolling back")
     _mark(tools.confirm_dir, {"path": str(change.path)})
-    _run_script(tools, "apply failed")
-    missing = [f"{b.iface}:{a}" for b in befores for a in b.addresses
-               if ipaddress.IPv4Interface(a) not in ipv4_addresses(b.iface)]
-    if missing:
-        return ApplyError(f"apply failed: {failure}; ROLLBACK FAILED too: missing {', '.join(missing)}",
-                          rolled_back=False)
+    result = _run_script(tools, "apply failed")
+    if result.returncode != 0:
+        return ApplyError(f"apply failed: {failure}; {_rollback_failure(result)}", rolled_back=False)
     back = "; ".join(b.describe() for b in befores)
     return ApplyError(f"apply failed: {failure}; rolled back: {change.path} left as it was and the previous "
                       f"configuration re-applied ({back})", rolled_back=True)
@@ -533,11 +542,12 @@ def _stop_unit(unit: str) -> None:
                        timeout=COMMAND_TIMEOUT, check=False)
 
 
-def _disarm(state: dict[str, Any], tools: Ifupdown) -> None:
-    if state.get("unit"):
-        _stop_unit(str(state["unit"]))
+def _disarm(unit: object, pid: object, tools: Ifupdown) -> None:
+    """Stop the armed rollback: its systemd `unit`, or its detached process `pid` (an Armed's fields, or what
+    change.json says of them)."""
+    if unit:
+        _stop_unit(str(unit))
         return
-    pid = state.get("pid")
     if not isinstance(pid, int):
         return
     try:
@@ -555,8 +565,7 @@ def _arm_change(change: Change, seconds: int, tools: Ifupdown) -> tuple[list[Bef
     befores = _prepare(change, tools)
     armed = _arm(seconds, tools, f"roll back {change.describe()} unless confirmed")
     _mark(tools.confirm_dir, {
-        "path": str(change.path), "interfaces": [t.iface for t in change.targets],
-        "summary": change.describe(), "previous": "; ".join(b.describe() for b in befores),
+        "path": str(change.path), "summary": change.describe(), "previous": "; ".join(b.describe() for b in befores),
         "old_sha256": _sha256(change.old_text), "new_sha256": _sha256(change.new_text),
         "targets": [{"iface": t.iface, "address": t.static.cidr,
                      "gateway": str(t.static.gateway) if t.static.gateway else None,
@@ -569,10 +578,9 @@ def apply_confirmed(change: Change, seconds: int, tools: Ifupdown) -> Armed:
     """Arm the rollback, then apply and verify (rolls back at once on failure: ApplyError). The file is
     written by :func:`confirm`; unless that comes within `seconds`, the host rolls back by itself."""
     befores, armed = _arm_change(change, seconds, tools)
-    failure = _apply_live(change, befores, tools)
-    if failure is not None:
-        _disarm({"unit": armed.unit, "pid": armed.pid}, tools)
-        raise _roll_back_now(change, befores, tools, failure)
+    error = _apply_or_roll_back(change, befores, armed, tools)
+    if error is not None:
+        raise error
     return armed
 
 
@@ -580,21 +588,24 @@ def start_confirmed(change: Change, seconds: int, tools: Ifupdown, delay: float)
     """Like :func:`apply_confirmed`, but the apply runs `delay` seconds later in a detached process, and this
     returns at once: for a caller (Ansible) whose connection goes through an interface the change moves."""
     befores, armed = _arm_change(change, seconds, tools)
-    log_path = tools.confirm_dir / LOG
 
     def work() -> None:
-        def log(line: str) -> None:
-            with open(log_path, "a") as f:
-                f.write(f"{timestamp()} netconfig: {line}\n")
+        quiet = Ifupdown(tools.interfaces_file, tools.state_dir, lambda line: _append_log(tools, line))
+        error = _apply_or_roll_back(change, befores, armed, quiet)
+        if error is not None:
+            quiet.log(str(error))
 
-        quiet = Ifupdown(tools.interfaces_file, tools.state_dir, log)
-        failure = _apply_live(change, befores, quiet)
-        if failure is not None:
-            _disarm({"unit": armed.unit, "pid": armed.pid}, quiet)
-            log(str(_roll_back_now(change, befores, quiet, failure)))
-
-    _run_detached(work, delay, log_path)
+    _run_detached(work, delay, tools.confirm_dir / LOG)
     return armed
+
+
+def _apply_or_roll_back(change: Change, befores: Sequence[Before], armed: Armed, tools: Ifupdown) -> ApplyError | None:
+    """Step 4 of a confirmed change; on failure, disarm the timer and roll back at once: the ApplyError to report."""
+    failure = _apply_live(change, befores, tools)
+    if failure is None:
+        return None
+    _disarm(armed.unit, armed.pid, tools)
+    return _roll_back_now(change, befores, tools, failure)
 
 
 def _run_detached(work: Callable[[], None], delay: float, log_path: Path) -> None:
@@ -647,7 +658,7 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
 
     if _file_changed(state):
         raise refuse(f"{path} was changed since the change was applied: not overwriting it")
-    pending = Change(path, None, "", ()).pending
+    pending = pending_path(path)
     new_text = read_text(pending)
     if new_text is None or _sha256(new_text) != state.get("new_sha256"):
         raise refuse(f"the pending copy {pending} is missing or was changed")
@@ -658,7 +669,7 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
         raise refuse(f"the change is not live ({'; '.join(problems)})")
     change = Change(path, read_text(path), new_text, ())
     _commit(change)
-    _disarm(state, tools)
+    _disarm(state.get("unit"), state.get("pid"), tools)
     for name in ("confirming", CHANGE):
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
@@ -668,12 +679,13 @@ def confirm(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
 
 
 def rollback(tools: Ifupdown, ifaces: Sequence[str] = ()) -> str:
-    """Run the armed change's rollback now. Raises ConfirmError (nothing armed; the rollback failed)."""
+    """Run the armed change's rollback now. Raises ConfirmError (nothing armed) or ApplyError (the rollback
+    failed: `rolled_back` is False)."""
     state = _waiting(tools, ifaces, "roll back")
-    _disarm(state, tools)
+    _disarm(state.get("unit"), state.get("pid"), tools)
     result = _run_script(tools, "requested")
     if result.returncode != 0:
-        raise ConfirmError(_last_line(result).removeprefix("netconfig: "))
+        raise ApplyError(_rollback_failure(result), rolled_back=False)
     return f"rolled back: {state.get('previous')}"
 
 
@@ -681,7 +693,7 @@ def _waiting(tools: Ifupdown, ifaces: Sequence[str], what: str) -> dict[str, Any
     state = armed_state(tools)
     if state is None:
         raise ConfirmError(f"nothing to {what}: no change is waiting for confirmation" + _last_log(tools))
-    unknown = [i for i in ifaces if i not in state.get("interfaces", [])]
+    unknown = [i for i in ifaces if i not in [t.get("iface") for t in state.get("targets", [])]]
     if unknown:
         raise ConfirmError(f"nothing to {what} for {', '.join(unknown)}: the change waiting for confirmation "
                            f"is {state.get('summary')}")

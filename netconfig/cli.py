@@ -25,7 +25,6 @@ from netconfig.interfaces import (
     InterfacesError,
     StaticAddress,
     dropped_options,
-    inet_stanza_count,
     mismatch,
     parse_static_address,
     render_stanza,
@@ -132,11 +131,8 @@ def build_parser() -> Parser:
 
 
 def _target(args: argparse.Namespace) -> tuple[str, StaticAddress]:
-    for route in args.route:
-        if route[1] != "via":
-            raise Failure(f"--route takes NET via GW, not {' '.join(route)!r}", EXIT_USAGE)
-    return validate_interface_name(args.iface), parse_static_address(
-        args.address, args.netmask, args.gateway, [(net, gw) for net, _, gw in args.route])
+    return validate_interface_name(args.iface), parse_static_address(  # parse_route checks the "via"
+        args.address, args.netmask, args.gateway, [" ".join(route) for route in args.route])
 
 
 def format_table(infos: Sequence[discovery.InterfaceInfo]) -> str:
@@ -172,18 +168,6 @@ def unified_diff(old: str, new: str, path: Path) -> str:
                 for line in re.findall(r"[^\n]*\n|[^\n]+", text)]
 
     return "".join(difflib.unified_diff(lines(old), lines(new), fromfile=str(path), tofile=f"{path} (new)"))
-
-
-def _sourced_conflicts(path: Path, text: str, iface: str) -> list[Path]:
-    conflicts = []
-    for sourced in files.sourced_files(path, text):
-        try:
-            content = files.read_text(sourced)
-        except files.FilesError:
-            continue
-        if content is not None and inet_stanza_count(content, iface):
-            conflicts.append(sourced)
-    return conflicts
 
 
 def cmd_set(args: argparse.Namespace) -> int:
@@ -223,7 +207,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
 
     reasons = _lockout(iface) if live else []
-    conflicts = _sourced_conflicts(path, new, iface)
+    conflicts = files.sourced_conflicts(path, new, iface)
     if conflicts:
         _refuse(f"refusing to change {iface}", [
             f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet and ifupdown "
@@ -271,6 +255,10 @@ def _refuse(what: str, reasons: list[str], args: argparse.Namespace, confirmable
         raise Failure(f"{what}: {'; '.join(reasons)} ({hint})")
 
 
+def _apply_failure(e: apply.ApplyError) -> Failure:
+    return Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED)
+
+
 def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupdown) -> int:
     try:
         if confirm_seconds is None:
@@ -280,7 +268,7 @@ def _apply(change: apply.Change, confirm_seconds: int | None, tools: apply.Ifupd
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a session that ends meanwhile must not stop us halfway
         armed = apply.apply_confirmed(change, confirm_seconds, tools)
     except apply.ApplyError as e:
-        raise Failure(str(e), EXIT_ROLLED_BACK if e.rolled_back else EXIT_ROLLBACK_FAILED) from None
+        raise _apply_failure(e) from None
     except apply.ConfirmError as e:
         raise Failure(str(e)) from None
     out(f"waiting for confirmation: {change.describe()} is live, {change.path} not written yet; "
@@ -302,8 +290,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     tools = apply.Ifupdown(state_dir=args.state_dir, log=out)
     try:
         out(apply.rollback(tools, [args.iface] if args.iface else []))
+    except apply.ApplyError as e:
+        raise _apply_failure(e) from None
     except apply.ConfirmError as e:
-        raise Failure(str(e), EXIT_ROLLBACK_FAILED if "ROLLBACK FAILED" in str(e) else EXIT_ERROR) from None
+        raise Failure(str(e)) from None
     return 0
 
 

@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 if __name__.startswith("ansible."):  # shipped as the static_ip role's module_utils (chatlab_files)
-    from ansible.module_utils.chatlab_interfaces import source_patterns
+    from ansible.module_utils.chatlab_interfaces import inet_stanza_count, source_patterns
 else:
-    from netconfig.interfaces import source_patterns
+    from netconfig.interfaces import inet_stanza_count, source_patterns
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -170,3 +170,17 @@ def sourced_files(path: Path, text: str) -> list[Path]:
             candidates = [directory / n for n in names if _SOURCE_DIRECTORY_NAME.match(n)]
         found.extend(p for p in candidates if p.is_file() and target(p) != target(path) and p not in found)
     return found
+
+
+def sourced_conflicts(path: Path, text: str, iface: str) -> list[Path]:
+    """The files that `text` (the content of `path`) sources and that configure `iface` inet too: ifupdown would
+    apply both stanzas. A sourced file that cannot be read is passed over."""
+    conflicts = []
+    for sourced in sourced_files(path, text):
+        try:
+            content = read_text(sourced)
+        except FilesError:
+            continue
+        if content is not None and inet_stanza_count(content, iface):
+            conflicts.append(sourced)
+    return conflicts

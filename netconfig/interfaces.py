@@ -192,11 +192,17 @@ def parse_route(text: str) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Address
     words = text.split()
     if len(words) != 3 or words[1] != "via":
         raise InterfacesError(f"invalid route {text!r}: expected NET via GW, e.g. 192.168.57.0/24 via 192.168.56.1")
+    return _route_pair(words[0], words[2], text)
+
+
+def _route_pair(network_text: str, via: str,
+                shown: str | None = None) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]:
+    """(NET, GW) as a (network, gateway) pair; InterfacesError (one line, naming `shown`) otherwise."""
     try:
-        network = ipaddress.IPv4Network(words[0])
+        network = ipaddress.IPv4Network(network_text.strip())
     except ValueError as e:
-        raise InterfacesError(f"invalid route {text!r}: {e}") from None
-    return network, _parse_ipv4(words[2], f"gateway of the route to {network}")
+        raise InterfacesError(f"invalid route {shown or f'{network_text} via {via}'!r}: {e}") from None
+    return network, _parse_ipv4(via.strip(), f"gateway of the route to {network}")
 
 
 def _check_routes(iface: ipaddress.IPv4Interface,
@@ -259,8 +265,7 @@ def parse_static_address(address: str, netmask: str | None = None, gateway: str 
             raise InterfacesError(
                 f"gateway {gw} is outside the subnet {iface.network} of {iface.with_prefixlen}")
         _check_host(gw, iface.network, "gateway")
-    pairs = [parse_route(route) if isinstance(route, str) else parse_route(f"{route[0]} via {route[1]}")
-             for route in routes]
+    pairs = [parse_route(route) if isinstance(route, str) else _route_pair(*route) for route in routes]
     return StaticAddress(iface, gw, _check_routes(iface, pairs))
 
 

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures. Chat fixtures are named chat_*."""
+"""Shared pytest fixtures. Chat fixtures are named chat_*; netns is a network namespace of the test's own
+(netconfig's ifupdown tests, see netns_helpers)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO
 
 import pytest
+from netns_helpers import Netns, namespace
 
 from chat.server import ChatServer, Config
 
@@ -224,3 +227,9 @@ def chat_connect() -> Iterator[Callable[..., ChatConn]]:
     yield connect
     for conn in conns:
         conn.close()
+
+
+@pytest.fixture
+def netns(tmp_path: Path) -> Iterator[Netns]:
+    with namespace(tmp_path) as ns:
+        yield ns

@@ -11,11 +11,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netns_helpers import Netns, namespace
+from netns_helpers import Netns
 
 ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "static_ip"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -66,11 +65,41 @@ def test_module_refuses_the_interface_of_the_ssh_session_without_a_confirm_timeo
     path = tmp_path / "interfaces"
     path.write_text("auto lo\niface lo inet loopback\n")
     status, result = run_module(tmp_path, {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}],
-                                           "path": str(path), "confirm_timeout": 0},
+                                           "path": str(path), "apply": True, "confirm_timeout": 0},
                                 ssh_connection="192.0.2.9 50000 127.0.0.1 22")  # "we" are on lo's 127.0.0.1
     assert status == "FAILED!"
     assert result["msg"].startswith("refusing to change lo: lo holds 127.0.0.1, the address of this SSH session")
     assert path.read_text() == "auto lo\niface lo inet loopback\n"
+
+
+def test_check_mode_refuses_what_the_real_run_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "interfaces"
+    path.write_text("auto lo\niface lo inet loopback\n")
+    status, result = run_module(tmp_path, {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}],
+                                           "path": str(path), "apply": True, "confirm_timeout": 0},
+                                ssh_connection="192.0.2.9 50000 127.0.0.1 22", check=True)
+    assert status == "FAILED!", result
+    assert result["msg"].startswith("refusing to change lo: lo holds 127.0.0.1, the address of this SSH session")
+    assert path.read_text() == "auto lo\niface lo inet loopback\n"
+
+
+def test_module_refuses_an_interface_a_sourced_file_configures_too(tmp_path: Path) -> None:
+    """As the CLI does: ifupdown would apply both stanzas (check mode says so too). force changes it anyway."""
+    (tmp_path / "interfaces.d").mkdir()
+    fragment = tmp_path / "interfaces.d" / "50-cloud-init"
+    fragment.write_text("iface lo inet dhcp\n")
+    path = tmp_path / "interfaces"
+    path.write_text("source-directory interfaces.d\n")
+    args = {"interfaces": [{"interface": "lo", "address": "10.77.7.7/24"}], "path": str(path)}
+    for check in (True, False):
+        status, result = run_module(tmp_path, args, check=check)
+        assert status == "FAILED!", result
+        assert result["msg"] == (f"refusing to change lo: {fragment} (sourced by {path}) also configures lo inet "
+                                 "and ifupdown would apply both: fix that file first (or force)")
+        assert path.read_text() == "source-directory interfaces.d\n"
+    status, result = run_module(tmp_path, {**args, "force": True})
+    assert status == "CHANGED", result
+    assert "10.77.7.7/24" in path.read_text()
 
 
 def test_module_and_cli_refuse_the_default_route_interface_alike(tmp_path: Path) -> None:
@@ -98,12 +127,6 @@ def test_module_failures_are_one_line_messages(tmp_path: Path) -> None:
     status, result = run_module(tmp_path, {"confirm": True, "state_dir": str(tmp_path)})
     assert status == "FAILED!"
     assert result["msg"] == "nothing to confirm: no change is waiting for confirmation"
-
-
-@pytest.fixture
-def netns(tmp_path: Path) -> Iterator[Netns]:
-    with namespace(tmp_path) as ns:
-        yield ns
 
 
 def test_module_confirmed_change_of_the_connected_interface(netns: Netns, tmp_path: Path) -> None:

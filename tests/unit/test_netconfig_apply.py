@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes, session
+from netconfig import apply, cli, session
 from netconfig.interfaces import parse_static_address
 
 IFACE = "ncfgsim0"
@@ -61,9 +61,15 @@ def test_cli_exit_status_of_a_failed_apply(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     monkeypatch.setattr(apply, "preflight", lambda: None)
     monkeypatch.setattr(apply, "apply_change", failing)
     path = tmp_path / "interfaces"
     assert cli.main(["set", "lo", "--address", "10.254.0.5/24", "--file", str(path), "--apply"]) == status
     assert capsys.readouterr().err == "netconfig: error: apply failed: because\n"
+
+
+def test_preflight_names_the_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's message says --apply, the module's (chatlab_static_ip) says applying."""
+    monkeypatch.setattr(apply.os, "geteuid", lambda: 1000)
+    assert apply.preflight() == "--apply needs root (ifup/ifdown change the live interface)"
+    assert apply.preflight("applying") == "applying needs root (ifup/ifdown change the live interface)"

@@ -18,18 +18,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from netns_helpers import Netns, namespace
+from netns_helpers import Netns
 
 from netconfig.interfaces import parse_static_address, set_static
 
 OLD = "10.77.0.4/24"
 NEW = "10.77.0.5/24"
-
-
-@pytest.fixture
-def netns(tmp_path: Path) -> Iterator[Netns]:
-    with namespace(tmp_path) as ns:
-        yield ns
 
 
 def stanza_file(ns: Netns, address: str | None = OLD, extra: str = "") -> str:
@@ -214,6 +208,9 @@ def test_confirm_in_time_writes_the_file_and_disarms(armed: tuple[Netns, bytes])
         f"netconfig: error: a change is waiting for confirmation ({netns.iface} {NEW} via 10.77.0.1, rolls back at ")
     assert netns.set("--address", "10.77.0.6/24", "--apply").returncode == 1  # an unconfirmed one neither
     assert netns.ipv4() == {NEW}
+    other = netns.netconfig("confirm", "lo", "--state-dir", str(netns.state_dir))
+    assert (other.returncode, other.stderr) == (1, "netconfig: error: nothing to confirm for lo: the change waiting "
+                                                   f"for confirmation is {netns.iface} {NEW} via 10.77.0.1\n")
     done = netns.netconfig("confirm", netns.iface, "--state-dir", str(netns.state_dir))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith(f"confirmed: {netns.iface} {NEW} via 10.77.0.1; wrote {netns.file}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from netconfig import apply, cli, routes, session
+from netconfig import apply, cli, session
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).parent / "netconfig_corpus"
@@ -52,6 +52,10 @@ def test_render() -> None:
     (["render", "eth1", "--address", "192.168.56.10/24", "--gateway", "192.168.56.10"], 2,
      "is the address itself"),
     (["render", "eth1:0", "--address", "192.168.56.10/24"], 2, "alias labels"),
+    (["render", "eth1", "--address", "192.168.56.10/24", "--route", "192.168.57.0/24", "by", "192.168.56.1"], 2,
+     "NET via GW"),
+    (["render", "eth1", "--address", "192.168.56.10/24", "--route", "192.168.57.0/33", "via", "192.168.56.1"], 2,
+     "invalid route '192.168.57.0/33 via 192.168.56.1'"),
     (["render", "eth1"], 2, "the following arguments are required: --address"),
     (["render", "eth1", "--address", "192.168.56.10/24", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
@@ -191,7 +195,6 @@ def test_apply_preflight_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monk
     """In-process: what cannot be arranged for real here (a non-root user, a machine without ifupdown)."""
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.setattr(session, "ancestor_ssh_connection", lambda: None)
-    monkeypatch.setattr(routes, "read_default_routes", lambda: [])
     if fake == "not-root":
         monkeypatch.setattr(apply.os, "geteuid", lambda: 1000)
     else:

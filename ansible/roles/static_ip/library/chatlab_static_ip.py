@@ -10,6 +10,8 @@ short_description: Static IPv4 stanzas (address, gateway, routes) of interfaces 
 description:
   - Replaces each interface's C(inet) stanza and its C(auto)/C(allow-hotplug) line instead of appending a duplicate;
     every other byte of the file is kept. A second run with the same values changes nothing.
+  - Refuses (unless I(force)) to change an interface that a file the interfaces file sources configures too:
+    ifupdown would apply both stanzas.
   - Everything is netconfig's code, shipped as module_utils (links to netconfig's files): the format
     (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard) and the SSH session
     it runs in (chatlab_session, also under become), apply, verify, rollback and confirmed changes (chatlab_apply).
@@ -40,7 +42,10 @@ options:
   path: {description: The interfaces(5) file., type: path, default: /etc/network/interfaces}
   apply: {description: Bring changed interfaces down and up so the file takes effect., type: bool, default: false}
   protect_addresses: {description: Addresses Ansible reaches the host by., type: list, elements: str, default: []}
-  force: {description: Change a protected interface without a confirmed change., type: bool, default: false}
+  force:
+    description: Change a protected interface without a confirmed change, or one a sourced file configures too.
+    type: bool
+    default: false
   confirm_timeout:
     description: Seconds to confirm a change of a protected interface in; 0 refuses such a change.
     type: int
@@ -96,7 +101,14 @@ from ansible.module_utils.chatlab_apply import (
     start_confirmed,
     verify,
 )
-from ansible.module_utils.chatlab_files import ENCODING, ERRORS, FilesError, read_text, write_with_backup
+from ansible.module_utils.chatlab_files import (
+    ENCODING,
+    ERRORS,
+    FilesError,
+    read_text,
+    sourced_conflicts,
+    write_with_backup,
+)
 from ansible.module_utils.chatlab_guard import lockout_reasons, ssh_local_address
 from ansible.module_utils.chatlab_interfaces import (
     InterfacesError,
@@ -204,7 +216,8 @@ def main() -> None:
             after = set_static(after, t.iface, t.static)
     except InterfacesError as error:
         module.fail_json(msg=f"{path}: {error}")
-    to_apply = [t for t in targets if mismatch(before, t.iface, t.static) is not None
+    rewritten = [t for t in targets if mismatch(before, t.iface, t.static) is not None]
+    to_apply = [t for t in targets if t in rewritten
                 or (params["apply"] and verify(t.iface, t.static, seconds=0) is not None)]
     result = {
         "changed": bool(to_apply) or after != before,
@@ -213,7 +226,15 @@ def main() -> None:
         "diff": {"before": displayable(before), "after": displayable(after),
                  "before_header": str(path), "after_header": str(path)},
     }
-    if not result["changed"] or module.check_mode:
+    for t in rewritten:  # as the CLI: a stanza the file already has was let through when it was written
+        conflicts = sourced_conflicts(path, after, t.iface)
+        if conflicts and not params["force"]:
+            module.fail_json(msg=f"refusing to change {t.iface}: {', '.join(map(str, conflicts))} (sourced by "
+                                 f"{path}) also configures {t.iface} inet and ifupdown would apply both: fix that "
+                                 "file first (or force)")
+        if conflicts:
+            module.warn(f"force: {', '.join(map(str, conflicts))} (sourced by {path}) also configures {t.iface} inet")
+    if not result["changed"]:
         module.exit_json(**result)
 
     session = ssh_connection()  # also under sudo (become), which drops SSH_CONNECTION: from the parent processes
@@ -226,6 +247,8 @@ def main() -> None:
                              "(a confirm_timeout above 0 for a confirmed change, or force for an unconfirmed one)")
     if reasons and params["force"]:
         module.warn(f"force: {'; '.join(reasons)}")
+    if module.check_mode:  # after the refusals (they only read): --check fails where the real run would
+        module.exit_json(**result)
     if not params["apply"]:
         try:
             backup = write_with_backup(path, after, old)
@@ -233,9 +256,9 @@ def main() -> None:
             module.fail_json(msg=str(error))
         module.exit_json(backup_file=str(backup) if backup else None, **result)
 
-    problem = preflight()
+    problem = preflight("applying")
     if problem:
-        module.fail_json(msg=problem.replace("--apply", "applying"))
+        module.fail_json(msg=problem)
     lines: list[str] = []
     tools = Ifupdown(interfaces_file=path, state_dir=state_dir(module), log=lines.append)
     change = Change(path, old, after, tuple(to_apply))
@@ -249,15 +272,13 @@ def main() -> None:
 
     local = ssh_local_address(session)
     previous = next((a for a in [local, *connected] if a is not None), None)
-    moved = next(((t, previous) for t in to_apply for s in states
+    moved = next((t for t in to_apply for s in states
                   if s.name == t.iface and previous is not None and s.holds(previous)), None)
-    fallback = (params["protect_addresses"] or [str(previous)])[0]
-    reconnect = str(moved[0].static.address) if moved else fallback
-    where = f"{moved[0].iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
+    reconnect = str(moved.static.address) if moved else (params["protect_addresses"] or [str(previous)])[0]
+    where = f"{moved.iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
     result.update(
         pending=True,
         reconnect_address=reconnect,
-        previous_address=str(previous) if previous else fallback,
         rollback_at=armed.at,
         reconnect_delay=RECONNECT_DELAY,
         reconnect_timeout=max(1, int(params["confirm_timeout"] - RECONNECT_DELAY - CONFIRM_MARGIN)),
