@@ -15,7 +15,9 @@ import subprocess
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-SITE = Path(__file__).resolve().parents[2] / "ansible" / "site.yml"
+from repo_paths import REPO
+
+SITE = REPO / "ansible" / "site.yml"
 
 
 class SiteRunError(Exception):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from repo_paths import REPO
 
 
 def lab(*args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess[str]:

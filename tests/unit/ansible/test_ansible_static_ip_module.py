@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from netns_helpers import Netns
+from repo_paths import REPO
 
-ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "static_ip"
+ROLE = REPO / "ansible" / "roles" / "static_ip"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

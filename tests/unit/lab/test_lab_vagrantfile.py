@@ -10,11 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from lab import topology as topo
 from lab.config import configure, up_request
 
-VAGRANT_DIR = Path(__file__).resolve().parents[2] / "vagrant"
+VAGRANT_DIR = REPO / "vagrant"
 
 pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
 

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CHAT_WAIT, ChatConn, PipeLines
+from chat_helpers import CHAT_WAIT, ChatConn, PipeLines
+from repo_paths import REPO
 
 from chat.server import RESERVED_FILES
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:

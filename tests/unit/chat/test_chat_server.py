@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import CHAT_WAIT, ChatConn, ChatServerThread
+from chat_helpers import CHAT_WAIT, ChatConn, ChatServerThread
 
 
 def test_greeting_guest_nick_and_rename(chat_server: ChatServerThread, chat_connect) -> None:

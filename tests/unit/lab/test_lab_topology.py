@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 import yaml
+from repo_paths import REPO
 
 from lab import topology as topo
 from lab.topology import TopologyError
 
-LABS = Path(__file__).resolve().parents[2] / "labs"
+LABS = REPO / "labs"
 
 
 def resolve(text: str) -> topo.Topology:

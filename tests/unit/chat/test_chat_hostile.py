@@ -13,7 +13,7 @@ import socket
 import time
 
 import pytest
-from conftest import CHAT_WAIT, ChatConn, ChatServerThread
+from chat_helpers import CHAT_WAIT, ChatConn, ChatServerThread
 
 from chat.server import LINES_PER_TURN, READ_SIZE, Client
 

@@ -15,12 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CHAT_WAIT, ChatServerThread, PipeLines
+from chat_helpers import CHAT_WAIT, ChatServerThread, PipeLines
+from repo_paths import REPO
 
 from bench.serverproc import free_port
 from chat import client, protocol
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class PipedClient:

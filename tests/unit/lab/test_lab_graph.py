@@ -7,11 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from lab import topology as topo
 from lab.graph import render, to_dot
 
-LABS = Path(__file__).resolve().parents[2] / "labs"
+LABS = REPO / "labs"
 
 
 def routed() -> topo.Topology:

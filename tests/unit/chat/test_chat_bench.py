@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import floor
+from repo_paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
+from bench import floor
 
 
 def test_quick_bench_counts_every_delivery(tmp_path: Path) -> None:

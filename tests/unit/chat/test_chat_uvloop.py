@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import ChatConn, ChatServerThread
+from chat_helpers import ChatConn, ChatServerThread
 
 uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed: the optional fast loop is not exercised")
 

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from netconfig import apply, cli, session
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = Path(__file__).parent / "netconfig_corpus"
+ROOT = REPO
+CORPUS = Path(__file__).parent / "corpus"
 IFACE = "ncfgoffline0"  # no such interface here: the commands that need one get --offline
 
 

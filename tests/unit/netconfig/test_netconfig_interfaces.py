@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from netconfig.interfaces import (
     InterfacesError,
@@ -25,9 +26,9 @@ from netconfig.interfaces import (
     validate_interface_name,
 )
 
-CORPUS = Path(__file__).parent / "netconfig_corpus"
+CORPUS = Path(__file__).parent / "corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.interfaces"))
-MODULE = Path(__file__).resolve().parents[2] / "netconfig" / "interfaces.py"
+MODULE = REPO / "netconfig" / "interfaces.py"
 STATIC = parse_static_address("192.168.56.20/24", gateway="192.168.56.1")
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from netconfig import apply, cli, session
 from netconfig.discovery import InterfaceInfo, discover
@@ -134,7 +135,7 @@ def test_the_real_default_route_interface_is_refused(tmp_path: Path, monkeypatch
     assert not path.exists()
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def _under_sudo_like_parent(ssh_connection: str, code: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
-ROLE = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "chat_package"
+ROLE = REPO / "ansible" / "roles" / "chat_package"
 
 
 def lookup(tmp_path: Path, source: Path, archive: Path) -> subprocess.CompletedProcess[str]:
