@@ -35,7 +35,6 @@ from chat.cli import ArgumentParser, port
 from chat.lines import TOO_LONG, LineReader
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5000
 CONNECT_TIMEOUT = 10.0  # seconds
 SCROLLBACK = 2000  # lines the terminal screen keeps
 HISTORY = 200  # typed lines recalled with Up/Down
@@ -567,7 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="chat-client", description="Terminal client for the chatlab chat server.")
     parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDR",
                         help="server address (default %(default)s)")
-    parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="server port (default %(default)s)")
+    parser.add_argument("--port", type=port, default=protocol.DEFAULT_PORT, help="server port (default %(default)s)")
     parser.add_argument("--nick", metavar="NAME",
                         help="nickname to take (on a terminal, asked for when not given)")
     parser.add_argument("--reconnect", action="store_true",

@@ -20,6 +20,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+DEFAULT_PORT = 5000  # the chat's TCP port, for the server, the client and the lab alike
+
 MAX_NICK_LEN = 32
 MAX_ROOM_LEN = 50  # not counting the leading '#'
 

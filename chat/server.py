@@ -47,7 +47,6 @@ except ImportError:
 log = logging.getLogger("chat.server")
 
 DEFAULT_HOST = "0.0.0.0"
-DEFAULT_PORT = 5000
 MAX_LINE = 4096  # bytes in one line, without its line end
 MAX_CLIENTS = 10_000
 MAX_CLIENTS_PER_ADDRESS = 50
@@ -74,7 +73,7 @@ OUT_OF_FILES = "socket.accept() out of system resource"  # asyncio's message whe
 @dataclass
 class Config:
     host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
+    port: int = protocol.DEFAULT_PORT
     max_line: int = MAX_LINE
     max_clients: int = MAX_CLIENTS
     max_clients_per_address: int = MAX_CLIENTS_PER_ADDRESS
@@ -671,7 +670,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
                             description="Multi-room TCP chat server (one line per message).")
     parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDR",
                         help="address to listen on (default %(default)s)")
-    parser.add_argument("--port", type=port, default=DEFAULT_PORT,
+    parser.add_argument("--port", type=port, default=protocol.DEFAULT_PORT,
                         help="TCP port, 0 for any (default %(default)s)")
     parser.add_argument("--max-line", type=positive_int, default=MAX_LINE, metavar="BYTES",
                         help="longest accepted line in bytes (default %(default)s)")

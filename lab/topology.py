@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from chat.server import DEFAULT_PORT as CHAT_DEFAULT_PORT
+from chat.protocol import DEFAULT_PORT as CHAT_DEFAULT_PORT
 
 ROLES = ("chat_server", "chat_client", "router", "plain")
 PROVIDERS = ("auto", "nspawn", "libvirt")
