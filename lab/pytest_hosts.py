@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lab.results import HOSTS_PROPERTY
+from lab.outputs.results import HOSTS_PROPERTY
 
 
 def _host_names(value: Any) -> list[str]:

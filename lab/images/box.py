@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lab.config import LabError
-from lab.rootfs import CACHE_DIR, ensure_rootfs, mask_units, rootfs_key
-from lab.shell import run, unmount
+from lab.errors import LabError
+from lab.images.rootfs import CACHE_DIR, ensure_rootfs, mask_units, rootfs_key
+from lab.plumbing.shell import run, unmount
 
 BOX_NAME = "chatlab/bookworm64"
 PUBLIC_BOX = "debian/bookworm64"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.config import LabError
+from lab.errors import LabError
 
 Virsh = Callable[..., str]  # lab.libvirt.virsh: virsh(*args, check=True) -> its stdout
 

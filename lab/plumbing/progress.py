@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from lab.shell import log as lab_log
+from lab.plumbing.shell import log as lab_log
 
 QUIET_S = 15  # a step silent this long says where it is
 TICK_S = 1
