@@ -1,8 +1,8 @@
 """The local Vagrant box `chatlab/bookworm64` (libvirt), built offline from the cached container root filesystem.
 
-The container rootfs (lab.rootfs) gets a kernel, udev and an initramfs in a chroot, a `vagrant` user with Vagrant's
-insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns the tree
-into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is rebuilt
+The container rootfs (lab.images.rootfs) gets a kernel, udev and an initramfs in a chroot, a `vagrant` user with
+Vagrant's insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns
+the tree into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is rebuilt
 only when its inputs change (their hash is kept in a stamp beside the box).
 """
 
@@ -101,7 +101,7 @@ def stamp_path() -> Path:
 
 
 def kernel_dir() -> Path:
-    """The box's kernel and initramfs, kept for the KVM probe (lab.kvm)."""
+    """The box's kernel and initramfs, kept for the KVM probe (lab.providers.libvirt.kvm)."""
     return BOX_DIR / "kernel"
 
 

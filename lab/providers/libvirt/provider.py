@@ -1,11 +1,11 @@
 """The VM provider: each lab host is a Debian 12 VM made by Vagrant (vagrant/Vagrantfile) with vagrant-libvirt.
 
-libvirt runs a guest under KVM when lab.kvm proved that one really boots here, else under QEMU's software emulation
-(TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches each VM over libvirt's
-bridge, VMs have no NAT); each network of the topology is a libvirt network with no address on the machine, and
-the VMs' interfaces on them start unconfigured: only the static_ip role gives them their addresses. Domains,
-networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state directory, and
-vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines, networks and
+libvirt runs a guest under KVM when lab.providers.libvirt.kvm proved that one really boots here, else under QEMU's
+software emulation (TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches
+each VM over libvirt's bridge, VMs have no NAT); each network of the topology is a libvirt network with no address
+on the machine, and the VMs' interfaces on them start unconfigured: only the static_ip role gives them their
+addresses. Domains, networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state
+directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines, networks and
 addresses.
 """
 
@@ -177,7 +177,7 @@ class LibvirtLab:
             raise LabError(f"libvirt has no network {name} with a bridge: is the lab up?")
         return bridge
 
-    # ---- snapshots (lab.libvirt_snapshot) ---------------------------------------------------------------
+    # ---- snapshots (lab.providers.libvirt.snapshot) --------------------------------------------
     def _snapshots(self) -> DomainSnapshots:
         return DomainSnapshots(virsh, [self.domain(host.name) for host in self.config.hosts])
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from lab.errors import LabError
 
-Virsh = Callable[..., str]  # lab.libvirt.virsh: virsh(*args, check=True) -> its stdout
+Virsh = Callable[..., str]  # lab.providers.libvirt.tools.virsh: virsh(*args, check=True) -> its stdout
 
 
 def snapshot_names(listing: str) -> list[str]:

@@ -142,7 +142,7 @@ class NspawnLab:
         """The machine's bridge of a lab network, or of the management network ('mgmt')."""
         return self.mgmt_bridge if network == MGMT_NETWORK else self.bridges[network]
 
-    # ---- snapshots (lab.container_snapshot freezes and copies) -------------------------------------------
+    # ---- snapshots (lab.providers.nspawn.snapshot freezes and copies) -------------------------------------------
     def save_snapshot(self, name: str, directory: Path) -> None:
         """Freezes every host at once, copies their writable layers into `directory`, then thaws them."""
         require_root()
@@ -172,7 +172,7 @@ class NspawnLab:
         self._boot_hosts(hosts, {host.name for host in hosts})
 
     def delete_snapshot(self, name: str) -> None:
-        """Nothing to do: a container snapshot is its directory, which lab.snapshot removes."""
+        """Nothing to do: a container snapshot is its directory, which lab.ops.snapshot removes."""
 
     def down(self) -> None:
         require_root()
