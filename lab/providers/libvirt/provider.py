@@ -5,8 +5,8 @@ software emulation (TCG). eth0 is on the lab's isolated management network (libv
 each VM over libvirt's bridge, VMs have no NAT); each network of the topology is a libvirt network with no address
 on the machine, and the VMs' interfaces on them start unconfigured: only the static_ip role gives them their
 addresses. Domains, networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state
-directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines, networks and
-addresses.
+directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines,
+networks and addresses.
 """
 
 from __future__ import annotations
