@@ -172,6 +172,22 @@ def test_every_lab_module_is_in_the_module_map() -> None:
     assert missing == []
 
 
+def callers_of(root: Path, package: str, function: str) -> set[str]:
+    """The modules that call `function` (by its bare name or as an attribute)."""
+    callers = set()
+    for name, path in module_files(root, package).items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                if called == function:
+                    callers.add(name)
+    return callers
+
+
+def test_only_the_driver_writes_the_lab_record() -> None:
+    assert callers_of(LAB, "lab", "save_state") == {"lab.driver"}
+
+
 def test_no_lab_function_is_longer_than_a_screen() -> None:
     assert long_functions(LAB) == []
 
