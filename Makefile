@@ -50,27 +50,18 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit
 
-# The container labs end to end, each under its own name and addresses so that none touches a lab the user has up:
-# up (provision + cross-host checks), every check with the fault drills (lab test), then down, whatever happened.
-# The seed's lab also gets the lab operations' tests before its down; then the routed lab (two LANs, a router) and
-# the one-NIC lab.
-E2E_LAB := LAB_NAME=e2e LAB_MGMT_SUBNET=10.199.58.0/24
-E2E_MORE := "LAB_NAME=e2er LAB_TOPOLOGY=labs/routed.yml LAB_MGMT_SUBNET=10.199.68.0/24" \
+# The container labs end to end (tools/lab-e2e), each under its own name and addresses so that none touches a lab
+# the user has up: up (provision + cross-host checks), every check with the fault drills (lab test), then down,
+# whatever happened. The seed's lab also gets the lab operations' tests (+ops) before its down; then the routed lab
+# (two LANs, a router) and the one-NIC lab.
+E2E_LABS := "LAB_NAME=e2e LAB_MGMT_SUBNET=10.199.58.0/24 +ops" \
+	"LAB_NAME=e2er LAB_TOPOLOGY=labs/routed.yml LAB_MGMT_SUBNET=10.199.68.0/24" \
 	"LAB_NAME=e2e1 LAB_TOPOLOGY=labs/single-nic.yml LAB_SUBNET=192.168.158.0/24"
 lab-e2e: venv
 	@if [ "$$(id -u)" != 0 ]; then \
 	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
 	else \
-	  rc=0; env -u LAB_TOPOLOGY $(E2E_LAB) LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
-	  [ $$rc -ne 0 ] || env $(E2E_LAB) $(LAB) test || rc=$$?; \
-	  [ $$rc -ne 0 ] || env $(E2E_LAB) $(MAKE) --no-print-directory lab-ops-e2e || rc=$$?; \
-	  env $(E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; \
-	  for lab in $(E2E_MORE); do \
-	    [ $$rc -eq 0 ] || break; \
-	    env $$lab LAB_PROVIDER=nspawn $(LAB) up || rc=$$?; \
-	    [ $$rc -ne 0 ] || env $$lab $(LAB) test || rc=$$?; \
-	    env $$lab $(LAB) down || [ $$rc -ne 0 ] || rc=1; \
-	  done; exit $$rc; \
+	  PY=$(PY) MAKE=$(MAKE) tools/lab-e2e nspawn $(E2E_LABS); \
 	fi
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
@@ -78,15 +69,13 @@ lab-e2e: venv
 lab-ops-e2e: venv
 	$(BIN)/pytest -p no:cacheprovider tests/lab_ops
 
-# The VM lab end to end under its own name (CI runs it after `make test`): up, every check with the fault drills
-# (lab test), then down, whatever happened.
+# The VM lab end to end under its own name (CI runs it after `make test`, tools/lab-e2e): up, every check with the
+# fault drills (lab test), then down, whatever happened.
 # As root; about 5 minutes under software emulation, plus about 1 minute the first time for `make box`.
-VM_E2E_LAB := LAB_NAME=vme2e LAB_MGMT_SUBNET=10.199.59.0/24
+VM_E2E_LABS := "LAB_NAME=vme2e LAB_MGMT_SUBNET=10.199.59.0/24"
 vm-e2e: vm-deps venv
 	@if [ "$$(id -u)" != 0 ]; then echo "vm-e2e: the VM lab needs root (libvirt, bridges); run 'sudo make vm-e2e'" >&2; exit 1; fi
-	@rc=0; env -u LAB_TOPOLOGY $(VM_E2E_LAB) LAB_PROVIDER=libvirt $(LAB) up || rc=$$?; \
-	  [ $$rc -ne 0 ] || env $(VM_E2E_LAB) $(LAB) test || rc=$$?; \
-	  env $(VM_E2E_LAB) $(LAB) down || [ $$rc -ne 0 ] || rc=1; exit $$rc
+	@PY=$(PY) MAKE=$(MAKE) tools/lab-e2e libvirt $(VM_E2E_LABS)
 
 test: lint unit lab-e2e
 

@@ -1,5 +1,6 @@
-"""Which lab to work on: the topology file and the LAB_* settings on top of it, resolved once and kept as the lab's
-one record, `.lab/NAME/topology.json` (see lab.topology for the file and the plan)."""
+"""Which lab to work on: the topology file and the LAB_* settings on top of it, resolved into what `lab up` is
+asked for (an UpRequest) and, once the provider is known, the lab's LabConfig (lab.state keeps it as the lab's
+record, .lab/NAME/topology.json; lab.topology reads the file and plans it)."""
 
 from __future__ import annotations
 
@@ -7,73 +8,22 @@ import ipaddress
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab import topology as topo
-from lab.topology import Host, Topology, TopologyError
+from lab.errors import LabError, TopologyError
+from lab.model import Topology
+from lab.state import REPO, LabConfig, load_state, state_dir_for
 
-REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TOPOLOGY = REPO / "labs" / "seed.yml"
 # The management network between this machine and the hosts, per provider: two labs of different kinds may be up
 # at once. (LAB_MGMT_SUBNET or the topology's management.subnet overrides it.)
 DEFAULT_MGMT_SUBNETS = {"nspawn": "10.199.56.0/24", "libvirt": "10.199.57.0/24"}
-MGMT_INTERFACE = topo.MGMT_INTERFACE
-STATE_FILE = "topology.json"
 # LAB_* settings that change the topology; the others (LAB_BOX, LAB_VM_MEMORY, ...) are the provider's.
 OVERRIDES = ("LAB_NAME", "LAB_PROVIDER", "LAB_CLIENTS", "LAB_SUBNET", "LAB_CHAT_PORT", "LAB_MGMT_SUBNET")
 PROVIDER_SETTINGS = ("LAB_BOX", "LAB_VM_MEMORY", "LAB_LIBVIRT_DRIVER")
-
-
-
-class LabError(Exception):
-    """A problem the user can fix; its text is one line."""
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    """One lab: its resolved topology (management addresses planned), the provider that builds it, its state."""
-
-    topology: Topology
-    provider: str  # nspawn or libvirt
-    state_dir: Path
-    provider_settings: dict[str, str] = field(default_factory=dict)  # what the provider chose, kept for the lab
-
-    @property
-    def name(self) -> str:
-        return self.topology.name
-
-    @property
-    def hosts(self) -> tuple[Host, ...]:
-        """The hosts the provider creates (external hosts are only in the inventory)."""
-        return self.topology.lab_hosts
-
-    @property
-    def chat_port(self) -> int:
-        return self.topology.chat_port
-
-    @property
-    def mgmt_subnet(self) -> ipaddress.IPv4Network:
-        assert self.topology.mgmt_subnet is not None
-        return self.topology.mgmt_subnet
-
-    @property
-    def mgmt_gateway(self) -> ipaddress.IPv4Interface:
-        """This machine's address on the management network (planned by lab.topology)."""
-        return topo.machine_mgmt_address(self.topology)
-
-    @property
-    def inventory_path(self) -> Path:
-        return self.state_dir / "inventory.yml"
-
-    @property
-    def state_path(self) -> Path:
-        return self.state_dir / STATE_FILE
-
-
-def state_dir_for(name: str, root: Path | None = None) -> Path:
-    return (root or REPO) / ".lab" / name
 
 
 # ---- the topology asked for -------------------------------------------------------------------------------------
@@ -169,29 +119,7 @@ def lab_name(environ: Mapping[str, str]) -> tuple[str, Path]:
     return name, source
 
 
-# ---- the state of a lab that exists -------------------------------------------------------------------------------
-def load_state(state_dir: Path) -> LabConfig | None:
-    """The lab's record (topology.json), or None when the lab was never brought up (or is down)."""
-    path = state_dir / STATE_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-        return LabConfig(topo.from_json(data["topology"]), data["provider"], state_dir,
-                         dict(data.get("provider_settings") or {}))
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise LabError(f"{path} is damaged ({error}): 'make lab-down' removes the lab") from None
-
-
-def save_state(config: LabConfig) -> None:
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    record = {"provider": config.provider, "provider_settings": config.provider_settings,
-              "topology": topo.to_json(config.topology)}
-    temporary = config.state_path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=1) + "\n")
-    temporary.replace(config.state_path)
-
-
+# ---- the lab a command is about ------------------------------------------------------------------------------
 def existing_lab(environ: Mapping[str, str] | None = None, root: Path | None = None) -> tuple[str, LabConfig | None]:
     """For every command but `up`: the lab's name and its record (None when it is not up)."""
     env = os.environ if environ is None else environ

@@ -1,5 +1,5 @@
 """pytest plugin for the cross-host checks: records which lab hosts each check used, as the JUnit property
-'hosts' (lab.results shows it). A host is a fixture value with a name and a testinfra handle (tests/infra's
+'hosts' (lab.outputs.results shows it). A host is a fixture value with a name and a testinfra handle (tests/infra's
 LabHost), or a list of them; a check that uses none works on the whole inventory ('all')."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lab.results import HOSTS_PROPERTY
+from lab.outputs.results import HOSTS_PROPERTY
 
 
 def _host_names(value: Any) -> list[str]:

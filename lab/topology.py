@@ -1,8 +1,8 @@
 """A lab described as data: a topology file (YAML) checked and resolved into one model (pure, no I/O but reading).
 
-The resolved `Topology` is the one record of what a lab is: every host with its interfaces, addresses and routes,
-the networks, the chat port, the provider. Providers build hosts and networks from it, the inventory is rendered
-from it, the Vagrantfile reads its JSON, the graph is drawn from it. Nothing else plans addresses.
+The resolved `Topology` (lab.model) is the one record of what a lab is: every host with its interfaces, addresses
+and routes, the networks, the chat port, the provider. Providers build hosts and networks from it, the inventory is
+rendered from it, the Vagrantfile reads its JSON, the graph is drawn from it. Nothing else plans addresses.
 
 A topology file:
 
@@ -33,13 +33,15 @@ import ipaddress
 import re
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from chat.protocol import DEFAULT_PORT as CHAT_DEFAULT_PORT
+from lab.errors import TopologyError
+from lab.model import MGMT_INTERFACE, Host, Interface, Network, Route, Topology
 
 ROLES = ("chat_server", "chat_client", "router", "plain")
 PROVIDERS = ("auto", "nspawn", "libvirt")
@@ -54,82 +56,6 @@ NETWORK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,5}$")  # NAME-NETWORK is a 
 HOST_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,17}[a-z0-9]$|^[a-z]$")
 INTERFACE_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 SSH_PATTERN = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<address>[^@:\s]+)(?::(?P<port>\d{1,5}))?$")
-MGMT_INTERFACE = "eth0"  # created by the provider; the lab's networks are eth1, eth2, ... in the host's order
-
-
-class TopologyError(ValueError):
-    """A mistake in a topology: one line naming the file, the key and the problem."""
-
-
-@dataclass(frozen=True)
-class Route:
-    to: ipaddress.IPv4Network
-    via: ipaddress.IPv4Address
-
-
-@dataclass(frozen=True)
-class Interface:
-    name: str  # eth1, eth2, ... (or what an external host's entry says)
-    network: str
-    address: ipaddress.IPv4Interface
-    routes: tuple[Route, ...] = ()
-
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    subnet: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address | None = None  # the address of the router on it, if any
-
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    role: str
-    index: int  # position in the lab, from 0: names its veth links, numbers its management address
-    interfaces: tuple[Interface, ...]
-    mgmt_address: ipaddress.IPv4Interface | None  # None for an external host, and for VMs (DHCP)
-    external_ssh: str | None = None  # user@address[:port] of a host the lab does not create
-
-    @property
-    def is_external(self) -> bool:
-        return self.external_ssh is not None
-
-    @property
-    def lab_address(self) -> ipaddress.IPv4Interface:
-        """Its address on its first lab network."""
-        return self.interfaces[0].address
-
-    def interface_on(self, network: str) -> Interface | None:
-        return next((i for i in self.interfaces if i.network == network), None)
-
-
-@dataclass(frozen=True)
-class Topology:
-    name: str
-    provider: str
-    networks: tuple[Network, ...]
-    hosts: tuple[Host, ...]
-    chat_port: int
-    mgmt_subnet: ipaddress.IPv4Network | None  # None: the provider's default (see lab.config)
-    source: str = ""  # the file it came from ('' for the built-in default)
-    overrides: dict[str, str] = field(default_factory=dict)  # the LAB_* settings applied on top of the file
-    mgmt_network: str | None = None  # a lab network that is also the management network (the one-NIC case)
-
-    @property
-    def chat_server(self) -> Host:
-        return next(h for h in self.hosts if h.role == "chat_server")
-
-    def host(self, name: str) -> Host:
-        return next(h for h in self.hosts if h.name == name)
-
-    def network(self, name: str) -> Network:
-        return next(n for n in self.networks if n.name == name)
-
-    @property
-    def lab_hosts(self) -> tuple[Host, ...]:
-        """The hosts the provider creates (not the external ones)."""
-        return tuple(h for h in self.hosts if not h.is_external)
 
 
 # ---- reading a file -----------------------------------------------------------------------------------------
@@ -504,50 +430,3 @@ def with_management(topology: Topology, mgmt_subnet: ipaddress.IPv4Network, plan
             mgmt = ipaddress.IPv4Interface(f"{address}/{mgmt_subnet.prefixlen}")
         hosts.append(replace(host, mgmt_address=mgmt))
     return replace(planned, hosts=tuple(hosts))
-
-
-# ---- JSON: the resolved record (.lab/NAME/topology.json) -----------------------------------------------------
-def to_json(topology: Topology) -> dict[str, Any]:
-    return {
-        "name": topology.name,
-        "provider": topology.provider,
-        "source": topology.source,
-        "overrides": topology.overrides,
-        "chat_port": topology.chat_port,
-        "management_subnet": str(topology.mgmt_subnet) if topology.mgmt_subnet else None,
-        "management_network": topology.mgmt_network,
-        "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None}
-                     for n in topology.networks],
-        "hosts": [
-            {
-                "name": h.name, "role": h.role, "index": h.index,
-                "management_address": str(h.mgmt_address) if h.mgmt_address else None,
-                "external_ssh": h.external_ssh,
-                "interfaces": [
-                    {"name": i.name, "network": i.network, "address": str(i.address),
-                     "routes": [{"to": str(r.to), "via": str(r.via)} for r in i.routes]}
-                    for i in h.interfaces
-                ],
-            }
-            for h in topology.hosts
-        ],
-    }
-
-
-def from_json(data: dict[str, Any]) -> Topology:
-    networks = tuple(Network(n["name"], ipaddress.IPv4Network(n["subnet"]),
-                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None) for n in data["networks"])
-    hosts = tuple(
-        Host(h["name"], h["role"], h["index"],
-             tuple(Interface(i["name"], i["network"], ipaddress.IPv4Interface(i["address"]),
-                             tuple(Route(ipaddress.IPv4Network(r["to"]), ipaddress.IPv4Address(r["via"]))
-                                   for r in i["routes"]))
-                   for i in h["interfaces"]),
-             ipaddress.IPv4Interface(h["management_address"]) if h["management_address"] else None,
-             h["external_ssh"])
-        for h in data["hosts"]
-    )
-    mgmt = data.get("management_subnet")
-    return Topology(data["name"], data["provider"], networks, hosts, data["chat_port"],
-                    ipaddress.IPv4Network(mgmt) if mgmt else None, data.get("source", ""),
-                    dict(data.get("overrides") or {}), data.get("management_network"))

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from lab.config import LabConfig, existing_lab
+from lab.config import existing_lab
+from lab.state import LabConfig
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from pathlib import Path
 from lab_run import lab
 from pcap import tcp_segments
 
-from lab.cli import ANSIBLE_DIR, tool_env
-from lab.config import LabConfig
-from lab.results import parse_junit, results_path
+from lab.outputs.results import parse_junit
+from lab.provision import ANSIBLE_DIR, tool_env
+from lab.state import LabConfig
 
 WAIT_S = 20
 
@@ -182,7 +182,7 @@ def test_snapshot_round_trip_brings_every_disk_back_and_the_checks_pass(lab_conf
     gone = lab("snapshot", "restore", name)
     assert gone.returncode == 1 and f"has no snapshot '{name}'" in gone.stderr
     # lab test also wrote its results for a CI, and printed them as one table
-    results = parse_junit(results_path(lab_config).read_text())
+    results = parse_junit(lab_config.results_path.read_text())
     assert {r.result for r in results} <= {"passed", "skipped"} and any(r.result == "passed" for r in results), results
     assert re.search(r"check\s+hosts\s+result\s+seconds", checks.stdout), checks.stdout[-2000:]
     assert any(set(r.hosts.split(",")) >= {"server", "client1"} for r in results), results  # a cross-host check
@@ -192,7 +192,7 @@ def test_a_dead_container_boots_again_with_its_disk(container_lab: LabConfig) ->
     lab_config = container_lab
     marker = f"/root/{unique('disk')}"
     lab("exec", "client1", "--", f"echo survived > {marker}", check=True)
-    host_dir = lab_config.state_dir / "hosts" / "client1"
+    host_dir = lab_config.hosts_dir / "client1"
     pids = [int((host_dir / record).read_text().split()[0]) for record in ("nspawn.pid", "init")]
     for pid in pids:
         os.kill(pid, signal.SIGKILL)  # the container dies (its nspawn and its init): its disk stays

@@ -11,11 +11,9 @@ from lab.config import (
     LabError,
     configure,
     existing_lab,
-    load_state,
-    save_state,
-    state_dir_for,
     up_request,
 )
+from lab.state import load_state, save_state, state_dir_for
 
 
 def request(tmp_path: Path, **environ: str):

@@ -10,12 +10,13 @@ import pytest
 from repo_paths import REPO
 
 from lab import topology as topo
-from lab.graph import render, to_dot
+from lab.model import Topology
+from lab.outputs.graph import render, to_dot
 
 LABS = REPO / "labs"
 
 
-def routed() -> topo.Topology:
+def routed() -> Topology:
     return topo.resolve(topo.read_file(LABS / "routed.yml"), "labs/routed.yml")
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from lab.config import LabConfig, configure, up_request
-from lab.inventory import Connection, inventory_data, moved_to_static, read_connections, write_inventory
+from lab.config import configure, up_request
+from lab.model import Connection
+from lab.outputs.inventory import inventory_data, moved_to_static, read_connections, write_inventory
+from lab.state import LabConfig
 
 
 def lab(tmp_path: Path, **environ: str) -> LabConfig:

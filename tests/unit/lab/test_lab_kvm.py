@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lab import kvm
-from lab.config import LabError
-from lab.kvm import MARKER, Verdict, kvm_verdict, last_line, probe_command, run_probe, userspace_ran
+from lab.errors import LabError
+from lab.providers.libvirt import kvm
+from lab.providers.libvirt.kvm import MARKER, Verdict, kvm_verdict, last_line, probe_command, run_probe, userspace_ran
 
 
 def test_the_kernels_echo_of_its_command_line_does_not_count() -> None:

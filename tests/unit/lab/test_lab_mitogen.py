@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.mitogen import EMULATED_CONNECT_TIMEOUT_S, STRATEGY, describe, mitogen_env, strategy_plugins
+from lab.provision import EMULATED_CONNECT_TIMEOUT_S, STRATEGY, describe, mitogen_env, strategy_plugins
 
 PLUGINS = Path("/opt/mitogen/plugins/strategy")
 

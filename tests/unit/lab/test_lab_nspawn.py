@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from lab.nspawn import _record_process, _recorded_process, ensure_inotify_instances
+from lab.providers.nspawn.provider import _record_process, _recorded_process, ensure_inotify_instances
 
 
 def test_a_recorded_process_is_found_while_it_lives(tmp_path: Path) -> None:

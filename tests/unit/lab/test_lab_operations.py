@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.capture import default_pcap, split_network, tcpdump_command
-from lab.config import LabError, configure, up_request
-from lab.libvirt import network_bridge
-from lab.operations import as_root, journal_script, prefixed, remote_script, resolve_hosts
-from lab.results import CheckResult, parse_junit, summary_table
+from lab.config import configure, up_request
+from lab.errors import LabError
+from lab.ops.capture import default_pcap, split_network, tcpdump_command
+from lab.ops.remote import as_root, journal_script, prefixed, remote_script, resolve_hosts
+from lab.outputs.results import CheckResult, parse_junit, summary_table
+from lab.providers.libvirt.provider import network_bridge
 
 HOSTS = ["server", "client1", "client2"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lab.libvirt import QUIET_LINE
-from lab.progress import Heartbeat, VagrantSteps
+from lab.plumbing.progress import Heartbeat, VagrantSteps
+from lab.providers.libvirt.vagrant import QUIET_LINE
 
 
 class Clock:

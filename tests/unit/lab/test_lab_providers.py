@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.config import LabError, configure, save_state, up_request
+from lab.config import configure, up_request
+from lab.errors import LabError
 from lab.providers import decide_provider
+from lab.state import save_state
 
 
 class Machine:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from lab.config import LabError
-from lab.shell import run, specific_routes
+from lab.errors import LabError
+from lab.plumbing.shell import run, specific_routes
 
 
 def test_a_bridge_route_counts_even_after_the_default_route() -> None:

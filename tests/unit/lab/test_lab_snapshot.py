@@ -1,6 +1,6 @@
 """Whole-lab snapshots: names, the lab's shape and its refusal, the manifest and partial directories
-(lab.snapshot), the VM provider's libvirt snapshot sequence (lab.libvirt_snapshot) and the container provider's
-freezing and copying (lab.container_snapshot: real processes and files, as root)."""
+(lab.ops.snapshot), the VM provider's libvirt snapshot sequence (lab.providers.libvirt.snapshot) and the container
+provider's freezing and copying (lab.providers.nspawn.snapshot: real processes and files, as root)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from lab import snapshot
-from lab.config import LabConfig, LabError, configure, up_request
-from lab.container_snapshot import copy_tree, frozen_containers, process_state, processes_in, to_stop
-from lab.libvirt_snapshot import DomainSnapshots, snapshot_names
+from lab.config import configure, up_request
+from lab.errors import LabError
+from lab.ops import snapshot
+from lab.providers.libvirt.snapshot import DomainSnapshots, snapshot_names
+from lab.providers.nspawn.snapshot import copy_tree, frozen_containers, process_state, processes_in, to_stop
+from lab.state import LabConfig
 
 
 def lab(tmp_path: Path, clients: int = 1, subnet: str = "192.168.56.0/24") -> LabConfig:

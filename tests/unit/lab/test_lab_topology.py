@@ -11,16 +11,17 @@ import yaml
 from repo_paths import REPO
 
 from lab import topology as topo
-from lab.topology import TopologyError
+from lab.errors import TopologyError
+from lab.model import Route, Topology, from_json, to_json
 
 LABS = REPO / "labs"
 
 
-def resolve(text: str) -> topo.Topology:
+def resolve(text: str) -> Topology:
     return topo.resolve(yaml.safe_load(text), "test.yml")
 
 
-def addresses(topology: topo.Topology) -> dict[str, list[str]]:
+def addresses(topology: Topology) -> dict[str, list[str]]:
     return {h.name: [f"{i.name} {i.address}" for i in h.interfaces] for h in topology.hosts}
 
 
@@ -41,9 +42,9 @@ def test_routed_lab_puts_the_router_on_both_lans_and_routes_through_it() -> None
         "client2": ["eth1 192.168.57.13/24"],
     }
     server, router, client = routed.host("server"), routed.host("router"), routed.host("client1")
-    assert server.interfaces[0].routes == (topo.Route(ipaddress.IPv4Network("192.168.57.0/24"),
+    assert server.interfaces[0].routes == (Route(ipaddress.IPv4Network("192.168.57.0/24"),
                                                       ipaddress.IPv4Address("192.168.56.1")),)
-    assert client.interfaces[0].routes == (topo.Route(ipaddress.IPv4Network("192.168.56.0/24"),
+    assert client.interfaces[0].routes == (Route(ipaddress.IPv4Network("192.168.56.0/24"),
                                                       ipaddress.IPv4Address("192.168.57.1")),)
     assert all(not i.routes for i in router.interfaces)
     assert routed.network("lana").gateway == ipaddress.IPv4Address("192.168.56.1")
@@ -116,7 +117,7 @@ def test_one_nic_lab_manages_hosts_over_their_lan_from_temporary_addresses() -> 
     assert addresses(onenic) == {"server": ["eth0 192.168.60.10/24"], "client1": ["eth0 192.168.60.11/24"]}
     managed = topo.with_management(onenic, ipaddress.IPv4Network("10.199.56.0/24"))  # the lab network wins
     assert [str(h.mgmt_address) for h in managed.hosts] == ["192.168.60.100/24", "192.168.60.101/24"]
-    assert topo.from_json(topo.to_json(managed)) == managed
+    assert from_json(to_json(managed)) == managed
 
 
 def test_one_nic_lab_refuses_a_host_at_this_machines_management_address() -> None:
@@ -143,7 +144,7 @@ hosts: {server: {role: chat_server, networks: [lan]}, client: {role: chat_client
 def test_json_round_trip_is_the_same_topology() -> None:
     routed = topo.resolve(topo.read_file(LABS / "routed.yml"), "labs/routed.yml", {"LAB_NAME": "r2"})
     managed = topo.with_management(routed, ipaddress.IPv4Network("10.199.67.0/24"))
-    assert topo.from_json(topo.to_json(managed)) == managed
+    assert from_json(to_json(managed)) == managed
 
 
 GOOD = {"name": "t", "networks": {"lan": {"subnet": "192.168.56.0/24"}},

@@ -6,17 +6,17 @@ import struct
 
 import pytest
 
-from lab.box import box_metadata, inputs_hash, mbr, parse_box_list
-from lab.config import LabError
-from lab.libvirt import (
+from lab.errors import LabError
+from lab.images.box import box_metadata, inputs_hash, mbr, parse_box_list
+from lab.providers.libvirt.provider import (
     boot_failure,
     interface_with_mac,
     known_hosts_lines,
-    kvm_accessible,
     mac_on_network,
-    parse_ssh_config,
     table_names,
 )
+from lab.providers.libvirt.tools import kvm_accessible
+from lab.providers.libvirt.vagrant import parse_ssh_config
 
 SSH_CONFIG = """\
 Host server

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from repo_paths import REPO
 
-from lab import topology as topo
 from lab.config import configure, up_request
+from lab.model import to_json
 
 VAGRANT_DIR = REPO / "vagrant"
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant
 
 def state_file(tmp_path: Path, driver: str = "qemu", **environ: str) -> Path:
     config = configure(up_request(environ, root=tmp_path), "libvirt")
-    record = {"provider": "libvirt", "topology": topo.to_json(config.topology),
+    record = {"provider": "libvirt", "topology": to_json(config.topology),
               "provider_settings": {"LAB_BOX": "chatlab/bookworm64", "LAB_LIBVIRT_DRIVER": driver,
                                     "LAB_VM_MEMORY": "512", "LAB_CONSOLE_DIR": str(tmp_path)}}
     path = tmp_path / "topology.json"

@@ -12,9 +12,10 @@ import sys
 import threading
 from typing import IO
 
-from lab.config import LabConfig, LabError
-from lab.inventory import Connection
-from lab.ssh import connection_command
+from lab.errors import LabError
+from lab.model import Connection
+from lab.plumbing.ssh import connection_command
+from lab.state import LabConfig
 
 DEFAULT_JOURNAL_LINES = 50
 UNIT_NAME = re.compile(r"^[A-Za-z0-9@._:-]{1,128}$")

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from lab.config import LabError
-from lab.shell import run
+from lab.errors import LabError
+from lab.plumbing.shell import run
 
 COPY_TIMEOUT_S = 600
 MAX_FREEZE_ROUNDS = 50  # stopped processes cannot fork, so a few rounds find every process

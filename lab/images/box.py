@@ -1,9 +1,9 @@
 """The local Vagrant box `chatlab/bookworm64` (libvirt), built offline from the cached container root filesystem.
 
-The container rootfs (lab.rootfs) gets a kernel, udev and an initramfs in a chroot, a `vagrant` user with Vagrant's
-insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns the tree
-into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is rebuilt
-only when its inputs change (their hash is kept in a stamp beside the box).
+The container rootfs (lab.images.rootfs) gets a kernel, udev and an initramfs in a chroot, a `vagrant` user with
+Vagrant's insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns
+the tree into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is
+rebuilt only when its inputs change (their hash is kept in a stamp beside the box).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lab.config import LabError
-from lab.rootfs import CACHE_DIR, ensure_rootfs, mask_units, rootfs_key
-from lab.shell import run, unmount
+from lab.errors import LabError
+from lab.images.rootfs import CACHE_DIR, ensure_rootfs, mask_units, rootfs_key
+from lab.plumbing.shell import run, unmount
 
 BOX_NAME = "chatlab/bookworm64"
 PUBLIC_BOX = "debian/bookworm64"
@@ -101,7 +101,7 @@ def stamp_path() -> Path:
 
 
 def kernel_dir() -> Path:
-    """The box's kernel and initramfs, kept for the KVM probe (lab.kvm)."""
+    """The box's kernel and initramfs, kept for the KVM probe (lab.providers.libvirt.kvm)."""
     return BOX_DIR / "kernel"
 
 

@@ -6,8 +6,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.config import LabConfig
-from lab.shell import aligned
+from lab.plumbing.shell import aligned
 
 HOSTS_PROPERTY = "hosts"  # written by the lab.pytest_hosts plugin
 HOSTS_SHOWN = 3  # a check on more hosts shows the first ones and how many (the JUnit XML keeps them all)
@@ -19,10 +18,6 @@ class CheckResult:
     hosts: str
     result: str  # passed, failed, error, skipped
     seconds: float
-
-
-def results_path(config: LabConfig) -> Path:
-    return config.state_dir / "results.xml"
 
 
 def parse_junit(text: str) -> list[CheckResult]:

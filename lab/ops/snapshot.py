@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from lab.config import LabConfig, LabError
-from lab.shell import aligned
-from lab.ssh import close_control_masters
+from lab.errors import LabError
+from lab.plumbing.shell import aligned
+from lab.plumbing.ssh import close_control_masters
+from lab.state import LabConfig
 
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")  # libvirt snapshot names and directories alike
 MANIFEST = "manifest.json"
@@ -74,7 +75,7 @@ def check_name(name: str) -> str:
 
 
 def snapshots_dir(config: LabConfig) -> Path:
-    return config.state_dir / "snapshots"
+    return config.snapshots_dir
 
 
 def _size(directory: Path) -> int:

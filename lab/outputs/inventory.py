@@ -3,30 +3,18 @@ and tests/infra just work (and read the same variables on an inventory of real m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lab.config import LabConfig
-from lab.ssh import control_dir, key_path, known_hosts_path
-from lab.topology import Host
+from lab.model import Connection, Host
+from lab.plumbing.ssh import control_dir
+from lab.state import LabConfig
 
 # inventory group of each role (site.yml and tests/infra use these names)
 GROUPS = {"chat_server": "chat_servers", "chat_client": "chat_clients", "router": "routers", "plain": "plain"}
-
-
-@dataclass(frozen=True)
-class Connection:
-    """How Ansible reaches one lab host over management, and what its lab interfaces are called in the guest."""
-
-    host: str
-    address: str
-    port: int = 22
-    user: str = "root"
-    key_file: str | None = None  # None: the lab's own key (lab.ssh.key_path)
-    interface_names: dict[str, str] = field(default_factory=dict)  # network -> name; the topology's where absent
 
 
 def static_ip_interfaces(host: Host, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -57,7 +45,7 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
         return values
 
     common_args = (
-        f"-o UserKnownHostsFile={known_hosts_path(config)} -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={config.known_hosts_path} -o StrictHostKeyChecking=yes "
         f"-o ControlMaster=auto -o ControlPath={control_dir(config)}/%C -o ControlPersist=60s"
     )
     topology = config.topology
@@ -67,7 +55,7 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
         "all": {
             "vars": {
                 "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(key_path(config)),
+                "ansible_ssh_private_key_file": str(config.key_path),
                 "ansible_ssh_common_args": common_args,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "chatlab_lab_name": config.name,

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lab.config import LabError
-from lab.topology import Topology
+from lab.errors import LabError
+from lab.model import Topology
 
 ROLE_COLOURS = {"chat_server": "#cfe8ff", "chat_client": "#e3f5d8", "router": "#ffe7c2", "plain": "#eeeeee"}
 FORMATS = ("svg", "png")

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lab.config import LabError
-from lab.shell import run
+from lab.errors import LabError
+from lab.plumbing.shell import run
 
 SUITE = "bookworm"
 CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/chatlab"))

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from lab.config import LabConfig, LabError
-from lab.shell import log
+from lab.errors import LabError
+from lab.model import MGMT_NETWORK as MGMT  # the management network (SSH, Ansible), besides the lab's own
+from lab.plumbing.shell import log
+from lab.state import LabConfig
 
-MGMT = "mgmt"  # the management network (SSH, Ansible), besides the lab's own networks (the chat's traffic)
 SNAPLEN = 262144  # whole packets
 STOP_TIMEOUT_S = 10
 
@@ -29,7 +30,7 @@ def split_network(words: list[str], networks: list[str], default: str) -> tuple[
 
 
 def default_pcap(config: LabConfig, network: str, now: float) -> Path:
-    return config.state_dir / "captures" / f"{network}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.pcap"
+    return config.captures_dir / f"{network}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.pcap"
 
 
 def tcpdump_command(interface: str, path: Path, count: int | None, filter_words: list[str]) -> list[str]:

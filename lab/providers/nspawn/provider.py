@@ -18,19 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.capture import MGMT
-from lab.config import MGMT_INTERFACE, LabConfig, LabError
-from lab.container_snapshot import copy_tree, frozen_containers, process_state, stat_fields
-from lab.inventory import Connection
-from lab.rootfs import ensure_rootfs
-from lab.shell import require_unrouted, run, succeeds, unmount
-from lab.ssh import (
-    answers,
-    ensure_keypair,
-    known_hosts_path,
-    wait_for_ssh,
-)
-from lab.topology import Host
+from lab.errors import LabError
+from lab.images.rootfs import ensure_rootfs
+from lab.model import MGMT_INTERFACE, MGMT_NETWORK, Connection, Host
+from lab.plumbing.shell import require_unrouted, run, succeeds, unmount
+from lab.plumbing.ssh import answers, ensure_keypair, wait_for_ssh
+from lab.providers.nspawn.snapshot import copy_tree, frozen_containers, process_state, stat_fields
+from lab.state import LabConfig
 
 BOOT_TIMEOUT_S = 45  # for one host; hosts booting at once share the machine's cores, so each adds to it
 BOOT_TIMEOUT_PER_HOST_S = 3
@@ -71,7 +65,7 @@ class NspawnLab:
 
     # ---- names and paths -------------------------------------------------------------------------------
     def host_dir(self, host: Host) -> Path:
-        return self.config.state_dir / "hosts" / host.name
+        return self.config.hosts_dir / host.name
 
     def machine(self, host: Host) -> str:
         return f"{self.config.name}-{host.name}"
@@ -86,6 +80,10 @@ class NspawnLab:
         return links
 
     # ---- public operations -----------------------------------------------------------------------------
+    def prepare(self) -> LabConfig:
+        """Containers need no settings of their own: the config as it is."""
+        return self.config
+
     def up(self) -> list[Connection]:
         require_root()
         ensure_inotify_instances(INOTIFY_INSTANCES_PER_HOST * (len(self.config.hosts) + 4), self.log)
@@ -142,9 +140,9 @@ class NspawnLab:
 
     def capture_interface(self, network: str) -> str:
         """The machine's bridge of a lab network, or of the management network ('mgmt')."""
-        return self.mgmt_bridge if network == MGMT else self.bridges[network]
+        return self.mgmt_bridge if network == MGMT_NETWORK else self.bridges[network]
 
-    # ---- snapshots (lab.container_snapshot freezes and copies) -------------------------------------------
+    # ---- snapshots (lab.providers.nspawn.snapshot freezes and copies) -------------------------------------------
     def save_snapshot(self, name: str, directory: Path) -> None:
         """Freezes every host at once, copies their writable layers into `directory`, then thaws them."""
         require_root()
@@ -174,7 +172,7 @@ class NspawnLab:
         self._boot_hosts(hosts, {host.name for host in hosts})
 
     def delete_snapshot(self, name: str) -> None:
-        """Nothing to do: a container snapshot is its directory, which lab.snapshot removes."""
+        """Nothing to do: a container snapshot is its directory, which lab.ops.snapshot removes."""
 
     def down(self) -> None:
         require_root()
@@ -301,7 +299,7 @@ class NspawnLab:
             if public.is_file():
                 key_type, key = public.read_text().split()[:2]
                 lines.extend(f"{address} {key_type} {key}\n" for address in self._addresses(host))
-        known_hosts_path(self.config).write_text("".join(lines))
+        self.config.known_hosts_path.write_text("".join(lines))
 
     def _addresses(self, host: Host) -> list[str]:
         """Where the host answers SSH: its management address; on a shared management network, also (first) its
@@ -362,7 +360,7 @@ class NspawnLab:
         shutil.rmtree(Path("/run/systemd/nspawn/unix-export") / netns, ignore_errors=True)
 
     def _known_host_dirs(self) -> dict[str, Path]:
-        hosts_dir = self.config.state_dir / "hosts"
+        hosts_dir = self.config.hosts_dir
         return {d.name: d for d in sorted(hosts_dir.iterdir())} if hosts_dir.is_dir() else {}
 
     def _remove_surplus_hosts(self) -> None:

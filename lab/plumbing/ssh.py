@@ -8,24 +8,14 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from lab.config import LabConfig, LabError
-from lab.progress import Heartbeat
-from lab.shell import run, succeeds
-
-if TYPE_CHECKING:
-    from lab.inventory import Connection  # lab.inventory imports this module
+from lab.errors import LabError
+from lab.model import Connection
+from lab.plumbing.progress import Heartbeat
+from lab.plumbing.shell import run, succeeds
+from lab.state import LabConfig
 
 CONNECT_TIMEOUT_S = 5
-
-
-def key_path(config: LabConfig) -> Path:
-    return config.state_dir / "ssh" / "id_ed25519"
-
-
-def known_hosts_path(config: LabConfig) -> Path:
-    return config.state_dir / "ssh" / "known_hosts"
 
 
 def control_dir(config: LabConfig) -> Path:
@@ -34,7 +24,7 @@ def control_dir(config: LabConfig) -> Path:
 
 
 def ensure_keypair(config: LabConfig) -> Path:
-    key = key_path(config)
+    key = config.key_path
     if not key.is_file():
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"chatlab-{config.name}", "-f", str(key)])
@@ -44,14 +34,14 @@ def ensure_keypair(config: LabConfig) -> Path:
 def ssh_options(config: LabConfig) -> list[str]:
     control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     return [
-        "-o", f"UserKnownHostsFile={known_hosts_path(config)}", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={config.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
         "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir(config)}/%C", "-o", "ControlPersist=60s",
         "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
     ]
 
 
 def ssh_command(config: LabConfig, user: str, address: str, port: int = 22, key: str | None = None) -> list[str]:
-    identity = key or str(key_path(config))
+    identity = key or str(config.key_path)
     return ["ssh", *ssh_options(config), "-i", identity, "-p", str(port), f"{user}@{address}"]
 
 

@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lab.config import LabError
+from lab.errors import LabError
 
 
 def log(message: str) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from lab.shell import log as lab_log
+from lab.plumbing.shell import log as lab_log
 
 QUIET_S = 15  # a step silent this long says where it is
 TICK_S = 1
@@ -57,8 +57,8 @@ VAGRANT_STEP = re.compile(r"^==> ([\w.-]+):\s+(.+?)\.*$")
 
 
 class VagrantSteps:
-    """The latest step of each machine, from `vagrant up`'s `==> NAME: Step...` lines (those lab.libvirt's
-    QUIET_LINE lets through: not its `==> NAME:  -- Setting: value` table)."""
+    """The latest step of each machine, from `vagrant up`'s `==> NAME: Step...` lines (those
+    lab.providers.libvirt.vagrant's QUIET_LINE lets through: not its `==> NAME:  -- Setting: value` table)."""
 
     def __init__(self, names: list[str]) -> None:
         self.steps = dict.fromkeys(names, "starting")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.config import LabError
+from lab.errors import LabError
 
-Virsh = Callable[..., str]  # lab.libvirt.virsh: virsh(*args, check=True) -> its stdout
+Virsh = Callable[..., str]  # lab.providers.libvirt.tools.virsh: virsh(*args, check=True) -> its stdout
 
 
 def snapshot_names(listing: str) -> list[str]:

@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab.config import LabError
-from lab.rootfs import CACHE_DIR
+from lab.errors import LabError
+from lab.images.box import kernel_dir
+from lab.images.rootfs import CACHE_DIR
 
 DRIVERS = ("kvm", "qemu")
 PROBE_TIMEOUT_S = 25
@@ -42,9 +43,7 @@ def cache_path() -> Path:
 
 
 def probe_kernels(release: str | None = None) -> list[tuple[Path, Path]]:
-    """Kernel + initramfs pairs to boot: the local box's (lab.box keeps a copy), then the machine's own."""
-    from lab.box import kernel_dir
-
+    """Kernel + initramfs pairs to boot: the local box's (lab.images.box keeps a copy), then the machine's own."""
     release = release or platform.release()
     return [(kernel_dir() / "vmlinuz", kernel_dir() / "initrd.img"),
             (Path(f"/boot/vmlinuz-{release}"), Path(f"/boot/initrd.img-{release}"))]

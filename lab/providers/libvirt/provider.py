@@ -1,20 +1,18 @@
 """The VM provider: each lab host is a Debian 12 VM made by Vagrant (vagrant/Vagrantfile) with vagrant-libvirt.
 
-libvirt runs a guest under KVM when lab.kvm proved that one really boots here, else under QEMU's software emulation
-(TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches each VM over libvirt's
-bridge, VMs have no NAT); each network of the topology is a libvirt network with no address on the machine, and
-the VMs' interfaces on them start unconfigured: only the static_ip role gives them their addresses. Domains,
-networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state directory, and
-vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines, networks and
-addresses.
+libvirt runs a guest under KVM when lab.providers.libvirt.kvm proved that one really boots here, else under QEMU's
+software emulation (TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches
+each VM over libvirt's bridge, VMs have no NAT); each network of the topology is a libvirt network with no address
+on the machine, and the VMs' interfaces on them start unconfigured: only the static_ip role gives them their
+addresses. Domains, networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state
+directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines,
+networks and addresses.
 """
 
 from __future__ import annotations
 
-import grp
 import ipaddress
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -26,27 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from lab.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
-from lab.capture import MGMT
-from lab.config import LabConfig, LabError, save_state
-from lab.inventory import Connection
-from lab.kvm import KVM_DEVICE, kvm_verdict
-from lab.libvirt_snapshot import DomainSnapshots
-from lab.progress import VagrantSteps, heartbeat
-from lab.providers import CONTAINER_LAB_SECONDS, missing_vm_tools
-from lab.shell import require_unrouted, run, succeeds
-from lab.ssh import known_hosts_path, ssh_command
-from lab.topology import Host
+from lab.errors import LabError
+from lab.images.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
+from lab.model import MGMT_NETWORK, Connection, Host
+from lab.plumbing.progress import VagrantSteps, heartbeat
+from lab.plumbing.shell import require_unrouted, run
+from lab.plumbing.ssh import ssh_command
+from lab.providers.base import CONTAINER_LAB_SECONDS
+from lab.providers.libvirt.kvm import kvm_verdict
+from lab.providers.libvirt.snapshot import DomainSnapshots
+from lab.providers.libvirt.tools import LIBVIRT_URI, ensure_libvirtd, require_tools, virsh
+from lab.providers.libvirt.vagrant import DEFAULT_VM_MEMORY_MIB, QUIET_LINE, VAGRANT_DIR, parse_ssh_config
+from lab.state import LabConfig
 
-VAGRANT_DIR = Path(__file__).resolve().parent.parent / "vagrant"
-LIBVIRT_URI = "qemu:///system"
-DEFAULT_VM_MEMORY_MIB = 768
 VAGRANT_UP_TIMEOUT_S = 1800
 KEYSCAN_TIMEOUT_S = 60
-QEMU_USER, KVM_GROUP = "libvirt-qemu", "kvm"
-# vagrant up's chatter that says nothing new (upload progress, the domain settings table)
-QUIET_LINE = re.compile(r"Progress: \d+%|^==> [\w-]+:\s+-- |No version detected|generating a local metadata|"
-                        r"See https://www.vagrantup.com/docs/boxes")
 
 
 # Console lines that mean a guest will never come up: stop waiting (vagrant would, for boot_timeout seconds).
@@ -61,22 +53,6 @@ def boot_failure(console: str) -> str | None:
     """The console line saying that the guest's boot failed for good, if any."""
     match = BOOT_FAILURES.search(ANSI_COLOUR.sub("", console))
     return match.group(0).strip()[:160] if match else None
-
-
-def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
-    """`vagrant ssh-config` output: {machine: {option (lowercase): value}}."""
-    machines: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        fields = line.strip().split(None, 1)
-        if len(fields) != 2:
-            continue
-        key, value = fields[0].lower(), fields[1].strip().strip('"')
-        if key == "host":
-            current = machines.setdefault(value, {})
-        elif current is not None:
-            current[key] = value
-    return machines
 
 
 def mac_on_network(domiflist: str, network: str) -> str | None:
@@ -113,15 +89,6 @@ def network_bridge(net_info: str) -> str | None:
     return None
 
 
-def kvm_accessible(mode: int, owner: int, group: int, uid: int, groups: set[int]) -> bool:
-    """Whether a user (uid, groups) may read and write a device with this mode, owner and group."""
-    if uid == owner:
-        return mode & 0o600 == 0o600
-    if group in groups:
-        return mode & 0o060 == 0o060
-    return mode & 0o006 == 0o006
-
-
 def known_hosts_lines(keyscan_output: str) -> list[str]:
     return [line for line in keyscan_output.splitlines() if line.strip() and not line.startswith("#")]
 
@@ -137,14 +104,16 @@ class LibvirtLab:
         self.pool = f"{config.name}-pool"
         self.mgmt_network = f"{config.name}-mgmt"
         self.networks = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
-        self.dotfile_dir = config.state_dir / "vagrant"
-        self.console_dir = config.state_dir / "console"
+        self.dotfile_dir = config.vagrant_dir
+        self.console_dir = config.console_dir
 
     def domain(self, host: str) -> str:
         return f"{self.config.name}-{host}"
 
     # ---- public operations -------------------------------------------------------------------------------
-    def up(self) -> list[Connection]:
+    def prepare(self) -> LabConfig:
+        """The machine checked and readied (libvirtd, the box, KVM or not, leftovers gone); the settings the
+        VMs are made with (box, driver, memory, console logs) in the config, which the Vagrantfile reads."""
         if self.config.topology.mgmt_network:
             raise LabError(f"{self.config.topology.source}: management.network (one NIC per host) works with "
                            f"containers (LAB_PROVIDER=nspawn); VMs keep a management network of their own")
@@ -167,14 +136,17 @@ class LibvirtLab:
         self.config = replace(self.config, provider_settings={
             **self.config.provider_settings, "LAB_BOX": box, "LAB_LIBVIRT_DRIVER": verdict.driver,
             "LAB_VM_MEMORY": memory, "LAB_CONSOLE_DIR": str(self.console_dir)})
-        save_state(self.config)  # the Vagrantfile reads it
+        return self.config
+
+    def up(self) -> list[Connection]:
+        """The VMs booted with Vagrant (which reads the lab's record, saved after prepare())."""
         env = self._vagrant_env()
         self._stop_failed_vms()
         self._vagrant_up(env)
         machines = parse_ssh_config(self._vagrant(env, ["ssh-config"], "read the SSH settings (vagrant ssh-config)"))
         with ThreadPoolExecutor(max_workers=8) as pool:  # one VM's slowness does not add up with the others'
             keys = list(pool.map(lambda host: self._host_keys(host, machines), self.config.hosts))
-            path = known_hosts_path(self.config)
+            path = self.config.known_hosts_path
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             path.write_text("".join(f"{line}\n" for lines in keys for line in lines))
             connections = list(pool.map(lambda host: self._first_login(host, machines), self.config.hosts))
@@ -199,13 +171,13 @@ class LibvirtLab:
 
     def capture_interface(self, network: str) -> str:
         """The bridge libvirt made on this machine for a lab network, or for the management network ('mgmt')."""
-        name = self.mgmt_network if network == MGMT else self.networks[network]
+        name = self.mgmt_network if network == MGMT_NETWORK else self.networks[network]
         bridge = network_bridge(virsh("net-info", name, check=False))
         if bridge is None:
             raise LabError(f"libvirt has no network {name} with a bridge: is the lab up?")
         return bridge
 
-    # ---- snapshots (lab.libvirt_snapshot) ---------------------------------------------------------------
+    # ---- snapshots (lab.providers.libvirt.snapshot) --------------------------------------------
     def _snapshots(self) -> DomainSnapshots:
         return DomainSnapshots(virsh, [self.domain(host.name) for host in self.config.hosts])
 
@@ -321,7 +293,7 @@ class LibvirtLab:
         driver = self.config.provider_settings["LAB_LIBVIRT_DRIVER"]
         self.log(f"boot ({'KVM' if driver == 'kvm' else 'software emulation, TCG'}): "
                  f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
-        log_path = self.config.state_dir / "vagrant-up.log"
+        log_path = self.config.vagrant_log
         args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
         failures: list[str] = []
         with log_path.open("w") as log_file:
@@ -461,82 +433,3 @@ def emulation_estimate(driver: str, vms: int) -> str:
     minutes = (first + more * max(vms - 2, 0)) / 60
     return (f"; software emulation is slow: expect about {minutes:.0f} min for {vms} VM(s) up and checked "
             f"(LAB_PROVIDER=nspawn makes containers in about {CONTAINER_LAB_SECONDS} s)")
-
-
-def manual_settings(config: LabConfig) -> dict[str, str]:
-    """Provider settings for `cd vagrant && vagrant up` by hand: LAB_BOX, else the local box when it is built, else
-    the public one; LAB_LIBVIRT_DRIVER, else kvm (qemu where KVM guests do not boot)."""
-    settings = dict(config.provider_settings)
-    if "LAB_BOX" not in settings:
-        settings["LAB_BOX"] = BOX_NAME if (BOX_NAME, "libvirt") in installed_boxes() else PUBLIC_BOX
-    settings.setdefault("LAB_LIBVIRT_DRIVER", "kvm")
-    settings.setdefault("LAB_VM_MEMORY", str(DEFAULT_VM_MEMORY_MIB))
-    return settings
-
-
-# ---- the machine: tools and daemons ------------------------------------------------------------------------
-def virsh(*args: str, check: bool = True) -> str:
-    return run(["virsh", "-c", LIBVIRT_URI, *args], check=check, timeout=120).stdout
-
-
-def require_tools() -> None:
-    missing = missing_vm_tools()  # the one list of the VM lab's tools
-    if missing:
-        raise LabError(f"{missing[0]} is not installed (run: tools/install-deps vm)")
-
-
-def _pid_alive(pid_file: Path) -> bool:
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
-
-
-def ensure_libvirtd(log: Callable[[str], None]) -> None:
-    """libvirtd and virtlogd, started by hand when no service manager runs them (checked first: a second
-    `libvirtd -d` fails on its pid file). Gives libvirt's QEMU access to /dev/kvm first (see fix_kvm_access)."""
-    fix_kvm_access(log)
-    if succeeds(["virsh", "-c", LIBVIRT_URI, "version"], timeout=30):
-        return
-    if os.geteuid() != 0:
-        raise LabError(f"libvirtd does not answer on {LIBVIRT_URI}: start it, or run the VM lab as root")
-    if Path("/run/systemd/system").is_dir():
-        raise LabError("libvirtd does not answer: start it with 'systemctl start libvirtd'")
-    for daemon in ("virtlogd", "libvirtd"):
-        pid_file = Path(f"/run/{daemon}.pid")
-        if _pid_alive(pid_file):
-            continue
-        pid_file.unlink(missing_ok=True)
-        run([daemon, "-d"])
-        log(f"started {daemon}")
-    deadline = time.monotonic() + 20
-    while not succeeds(["virsh", "-c", LIBVIRT_URI, "version"], timeout=30):
-        if time.monotonic() > deadline:
-            raise LabError("libvirtd was started but does not answer (see /var/log/libvirt/libvirtd.log)")
-        time.sleep(0.3)
-
-
-def fix_kvm_access(log: Callable[[str], None]) -> None:
-    """When libvirt's QEMU user cannot open /dev/kvm, libvirtd re-probes QEMU on almost every call (8 s each):
-    give the device to the kvm group, which that user belongs to."""
-    if not KVM_DEVICE.exists() or os.geteuid() != 0:
-        return
-    try:
-        user = pwd.getpwnam(QEMU_USER)
-        kvm = grp.getgrnam(KVM_GROUP)
-    except KeyError:
-        return
-    groups = {user.pw_gid} | {g.gr_gid for g in grp.getgrall() if QEMU_USER in g.gr_mem}
-    info = KVM_DEVICE.stat()
-    if kvm_accessible(info.st_mode, info.st_uid, info.st_gid, user.pw_uid, groups):
-        return
-    if kvm.gr_gid not in groups:
-        log(f"warning: {QEMU_USER} is not in group {KVM_GROUP}: libvirt will be slow (it re-probes QEMU)")
-        return
-    os.chown(KVM_DEVICE, -1, kvm.gr_gid)
-    os.chmod(KVM_DEVICE, (info.st_mode & 0o7777) | 0o060)
-    log(f"gave {KVM_DEVICE} to group {KVM_GROUP} so libvirt's QEMU can open it (libvirtd re-probes QEMU otherwise)")
-
-

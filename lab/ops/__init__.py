@@ -1,0 +1,1 @@
+"""Operations on a lab that is up: exec and logs (remote), snapshots, packet capture."""

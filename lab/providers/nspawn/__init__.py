@@ -1,0 +1,1 @@
+"""The container provider (systemd-nspawn): the provider and its snapshots."""

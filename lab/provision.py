@@ -1,0 +1,123 @@
+"""The lab's Ansible and pytest runs: ansible/site.yml against the lab's inventory, then the cross-host checks
+(tests/infra, with the lab.pytest_hosts plugin; JUnit XML and a table of it, lab.outputs.results), each run as a
+step whose output passes through as it comes.
+
+Mitogen for Ansible in these runs: one Python interpreter per host for the whole play instead of one per task
+(under software emulation a task's interpreter start alone takes over a second). Only the lab driver turns it on,
+through the environment of the Ansible runs it starts, and only when the `mitogen` package is importable:
+ansible.cfg names no strategy, so `ansible-playbook` on real machines runs plain Ansible whether or not Mitogen is
+installed. LAB_MITOGEN=0 turns it off; an ANSIBLE_STRATEGY of the caller wins.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.outputs.results import print_summary
+from lab.plumbing.progress import heartbeat
+from lab.plumbing.shell import log
+from lab.state import ANSIBLE_HOME, REPO, LabConfig
+
+ANSIBLE_DIR = REPO / "ansible"
+INFRA_TESTS = REPO / "tests" / "infra"
+# mitogen_linear keeps the linear strategy's semantics (run_once, handlers); mitogen_free runs run_once tasks per host
+STRATEGY = "mitogen_linear"
+# Mitogen's connection timeout covers SSH and its interpreter's start on the host: Ansible's default 10 s was too
+# short for an emulated VM on a busy machine ("Connection timed out" on the first task), so emulated hosts get 60 s.
+# Not more, and not for containers or KVM: every attempt to reach an address that does not answer (the confirmed
+# change's reconnect) waits that long. A caller's ANSIBLE_TIMEOUT wins.
+EMULATED_CONNECT_TIMEOUT_S = 60
+
+
+def strategy_plugins() -> Path | None:
+    """The directory of Mitogen's Ansible strategy plugins, or None when Mitogen is not installed."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    directory = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return directory if (directory / f"{STRATEGY}.py").is_file() else None
+
+
+def mitogen_env(environ: Mapping[str, str], plugins: Path | None, emulated: bool = False) -> dict[str, str]:
+    """The variables that make Ansible use Mitogen (empty: plain Ansible), given Mitogen's plugin directory and
+    whether the hosts are emulated VMs (TCG)."""
+    if plugins is None or environ.get("LAB_MITOGEN", "1") == "0" or environ.get("ANSIBLE_STRATEGY"):
+        return {}
+    env = {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": STRATEGY}
+    if emulated and not environ.get("ANSIBLE_TIMEOUT"):
+        env["ANSIBLE_TIMEOUT"] = str(EMULATED_CONNECT_TIMEOUT_S)
+    return env
+
+
+def describe(env: Mapping[str, str]) -> str:
+    """One phrase for the log: which strategy the lab's Ansible runs use."""
+    strategy = env.get("ANSIBLE_STRATEGY")
+    if strategy == STRATEGY:
+        return f"Ansible with Mitogen ({STRATEGY}; LAB_MITOGEN=0 for plain Ansible)"
+    if strategy:
+        return f"Ansible strategy {strategy} (ANSIBLE_STRATEGY)"
+    return "plain Ansible (Mitogen is not installed, or LAB_MITOGEN=0)"
+
+
+# ---- the runs -------------------------------------------------------------------------------------------------
+def tool_env(config: LabConfig) -> dict[str, str]:
+    env = dict(os.environ)
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"  # testinfra's ansible backend calls ansible-inventory
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env.setdefault("ANSIBLE_HOME", str(ANSIBLE_HOME))
+    env["CHATLAB_INVENTORY"] = str(config.inventory_path)
+    emulated = config.provider_settings.get("LAB_LIBVIRT_DRIVER") == "qemu"
+    env.update(mitogen_env(env, strategy_plugins(), emulated=emulated))
+    return env
+
+
+def run_step(config: LabConfig, step: str, args: list[str]) -> None:
+    """Runs one step's command, its output passed through as it comes (a heartbeat line when it is silent)."""
+    started = time.monotonic()
+    log(f"{step} ...")
+    env = {**tool_env(config), "PYTHONUNBUFFERED": "1"}  # pytest's output reaches the pipe as it is printed
+    if sys.stdout.isatty():
+        env.setdefault("ANSIBLE_FORCE_COLOR", "1")  # its output goes through a pipe now
+    with heartbeat(step) as beat:
+        process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        for chunk in iter(lambda: os.read(process.stdout.fileno(), 65536), b""):  # pytest's dots end no line
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            beat.output()
+        code = process.wait()
+    if code != 0:
+        raise LabError(f"step '{step}' failed (see above); the lab stays up: fix, then 'make lab-up' again "
+                       f"or 'make lab-down'")
+    log(f"{step}: done in {time.monotonic() - started:.1f} s")
+
+
+def provision(config: LabConfig) -> None:
+    log(describe(tool_env(config)))
+    run_step(config, "provision (ansible-playbook site.yml)",
+             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(config.inventory_path),
+              str(ANSIBLE_DIR / "site.yml")])
+
+
+def check(config: LabConfig, *, drills: bool = True) -> None:
+    """The cross-host checks; without `drills`, not the fault drills (tests marked disruptive: they change the
+    lab and put it back, and take the longest), which `lab up` leaves to `lab test`."""
+    results = config.results_path  # JUnit XML for a CI, and a table of it after pytest's own summary
+    results.unlink(missing_ok=True)
+    selection = [] if drills else ["-m", "not disruptive"]
+    step = "cross-host checks (pytest tests/infra)" if drills else \
+        "cross-host checks (pytest tests/infra; the fault drills: make lab-test)"
+    try:
+        run_step(config, step,
+                 [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "lab.pytest_hosts", "-q",
+                  *selection, str(INFRA_TESTS), f"--inventory={config.inventory_path}", f"--junitxml={results}"])
+    finally:
+        print_summary(results)
