@@ -1,4 +1,4 @@
-# chatlab — thin targets; the logic lives in lab/, chat/, netconfig/, bench/ and tools/.
+# chatlab — thin targets; the logic lives in lab/, chat/, netconfig/, bench/ and tools/. Reference: README.md, docs/.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python

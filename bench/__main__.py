@@ -12,6 +12,8 @@ process (pinned to CPU 1), then prints one table row; all rows also go to bench/
 
 The primary figure is the server's own CPU time per delivery (one line written to one recipient):
 one Python load generator saturates long before the server does on a 2-core machine.
+
+Reference: docs/benchmark.md
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ printed through chat.protocol.clean (no control, format or separator characters 
 lines of at most MAX_SERVER_LINE bytes. When the connection drops, the terminal client reconnects (with
 a growing pause, at most RECONNECT_MAX s), takes its nickname back and rejoins its room; in pipe mode only
 with --reconnect.
+
+Reference: docs/chat.md
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Line kinds sent by the server:
 No line is longer than the server's line limit: a list (/who, /rooms) that does not fit comes as numbered
 lines ``* rooms (1/3): ...`` to ``(3/3)``. What users wrote goes through ``clean`` (the one rule against
 forged lines and hidden text, used by the client too on all it prints).
+
+Reference: docs/chat.md#line-protocol
 """
 
 from __future__ import annotations

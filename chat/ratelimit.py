@@ -1,6 +1,9 @@
 """A token bucket: ``rate`` lines per second on average, bursts of up to ``burst``. Pure code: the
 caller passes the current time (seconds, monotonic). Tokens may go below zero (``charge``): a costly
-request is paid for with the time its sender then has to wait."""
+request is paid for with the time its sender then has to wait.
+
+Reference: docs/chat.md#flood-control
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@ socket is not read while lines of it wait (for their turn, or for tokens: flood 
 servers' fakelag), so the kernel's buffers and TCP flow control hold a flooder back, not our memory, and
 no client gets more than one turn per loop iteration. One over its rate gets one notice per episode;
 one with more than --max-recvq bytes waiting while over its rate is disconnected (excess flood).
+
+Reference: docs/chat.md
 """
 
 from __future__ import annotations

@@ -41,4 +41,6 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 - ``driver``: up, down, status; the only writer of the lab's record
 8. the command line
 - ``cli``: argparse and a table of commands, printing only (``__main__``: `python -m lab`)
+
+Reference: docs/lab.md (commands, settings), docs/topology.md (the file), docs/providers.md (the hosts)
 """

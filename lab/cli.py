@@ -1,6 +1,9 @@
 """`python -m lab up|test|provision|status|ssh|chat|down|graph|resolve|box|exec|logs|snapshot|capture` — what the
 Makefile's lab-* targets call. Argument parsing and a table of commands; each command asks lab.driver (or
-lab.provision, lab.ops, lab.images, lab.outputs) and prints what it got."""
+lab.provision, lab.ops, lab.images, lab.outputs) and prints what it got.
+
+Reference: docs/lab.md
+"""
 
 from __future__ import annotations
 
@@ -215,7 +218,7 @@ def add_operation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="lab", description="Drive the chatlab lab (LAB_TOPOLOGY file, LAB_* "
-                                                              "settings: see README).")
+                                                              "settings: see docs/lab.md).")
     sub = parser.add_subparsers(dest="command", required=True)
     add_lab_commands(sub)
     add_operation_commands(sub)

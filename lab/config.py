@@ -1,6 +1,9 @@
 """Which lab to work on: the topology file and the LAB_* settings on top of it, resolved into what `lab up` is
 asked for (an UpRequest) and, once the provider is known, the lab's LabConfig (lab.state keeps it as the lab's
-record, .lab/NAME/topology.json; lab.topology reads the file and plans it)."""
+record, .lab/NAME/topology.json; lab.topology reads the file and plans it).
+
+Reference: docs/lab.md#settings (the LAB_* settings), docs/topology.md (the file)
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The lab's sequences: up (provider, hosts, inventory, provision, checks), down, and what a running lab's hosts
 are doing (status). The only writer of the lab's record (lab.state.save_state). No printing but progress lines:
-lab.cli shows the results."""
+lab.cli shows the results.
+
+Reference: docs/lab.md
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 
 lab.topology reads a file and plans it into this model; every output (providers' hosts, the inventory, the
 Vagrantfile's machines, the graph) is rendered from it. Pure data: no I/O, nothing of the project imported.
+
+Reference: docs/topology.md
 """
 
 from __future__ import annotations

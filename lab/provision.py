@@ -7,6 +7,8 @@ Mitogen for Ansible in these runs: one Python interpreter per host for the whole
 through the environment of the Ansible runs it starts, and only when the `mitogen` package is importable:
 ansible.cfg names no strategy, so `ansible-playbook` on real machines runs plain Ansible whether or not Mitogen is
 installed. LAB_MITOGEN=0 turns it off; an ANSIBLE_STRATEGY of the caller wins.
+
+Reference: docs/ansible.md#mitogen, docs/testing.md
 """
 
 from __future__ import annotations

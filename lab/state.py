@@ -2,6 +2,8 @@
 (.lab/NAME/topology.json: the resolved topology, the provider and the settings it chose), loaded and saved.
 
 Only lab.driver saves the record; everything else reads it (or a LabConfig made from it).
+
+Reference: docs/lab.md
 """
 
 from __future__ import annotations

@@ -4,27 +4,12 @@ The resolved `Topology` (lab.model) is the one record of what a lab is: every ho
 and routes, the networks, the chat port, the provider. Providers build hosts and networks from it, the inventory is
 rendered from it, the Vagrantfile reads its JSON, the graph is drawn from it. Nothing else plans addresses.
 
-A topology file:
+The plan, in short: a host's explicit address wins; the first router on a network takes its gateway (default: the
+first address); every other host takes host number 10 + its position in the file, on the management network too
+(on a lab network shared as management, it boots at 100 + its position); every host gets a route to each network
+it is not on, via the first router on the way (breadth first through routers).
 
-    name: chatlab                       # the lab's name: prefixes bridges, hosts, VMs; 1-8 of a-z0-9
-    provider: nspawn                    # optional: libvirt (VMs), nspawn (containers) or auto
-    management: {subnet: 10.199.56.0/24} # optional: the network between this machine and the hosts, or
-                                        # {network: lan}: one of the lab's (the hosts' only NIC, the seed's way)
-    chat: {port: 5000}                  # optional: the chat server's TCP port
-    networks:                           # name (1-6 of a-z0-9) -> subnet, optional gateway (a router's address)
-      lan: {subnet: 192.168.56.0/24}
-    hosts:                              # name -> role, the networks it is on (a list, or name -> address)
-      server: {role: chat_server, networks: [lan]}
-      client: {role: chat_client, networks: [lan], count: 2}   # client1, client2
-
-Addresses: a host's explicit address wins; a router takes its network's gateway (default: the first address);
-every other host takes host number 10 + its position in the file (the seed's server .10, clients .11, .12, ...),
-on the management network too. Hosts get a route to every network they are not on, via the first router on the
-way (breadth first through routers).
-
-With `management: {network: NAME}` the hosts have no interface of their own for management: this machine reaches
-them over that lab network, on which each host's interface is eth0 and boots with a temporary address (host number
-100 + its position); site.yml then moves it to its static address with a confirmed change (the one-NIC case).
+Reference: docs/topology.md (the file's format, every key, the plan, the one-NIC case, the errors).
 """
 
 from __future__ import annotations

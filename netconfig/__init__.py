@@ -10,4 +10,6 @@ Modules, one job each:
 - ``files``: atomic write, backup, sourced files
 - ``apply``: ifdown/ifup, verification, rollback
 - ``cli``: the ``netconfig`` command
+
+Reference: docs/netconfig.md
 """

@@ -4,6 +4,8 @@ roll back a confirmed change.
 Exit status: 0 ok (or unchanged), 1 error or ``check`` mismatch or refused (or nothing to confirm), 2 invalid
 arguments, 3 ``--apply`` failed and was rolled back, 4 ``--apply`` (or ``rollback``) failed and the rollback
 failed too.
+
+Reference: docs/netconfig.md
 """
 
 from __future__ import annotations

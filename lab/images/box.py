@@ -4,6 +4,8 @@ The container rootfs (lab.images.rootfs) gets a kernel, udev and an initramfs in
 Vagrant's insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns
 the tree into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is
 rebuilt only when its inputs change (their hash is kept in a stamp beside the box).
+
+Reference: docs/providers.md#the-box
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The cached Debian 12 root filesystem the container hosts boot from, made with debootstrap."""
+"""The cached Debian 12 root filesystem the container hosts boot from, made with debootstrap.
+
+Reference: docs/providers.md#containers-lab_providernspawn
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`lab capture`: tcpdump on the machine's side of a lab network (its bridge), into a pcap file Wireshark opens."""
+"""`lab capture`: tcpdump on the machine's side of a lab network (its bridge), into a pcap file Wireshark opens.
+
+Reference: docs/lab.md#operating-a-lab
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Everyday operations on the hosts of a lab that is up: a command on many hosts at once, a unit's journal.
 
 Both go over the same SSH connections as `lab ssh` (the lab's inventory says how to reach each host).
+
+Reference: docs/lab.md#operating-a-lab
 """
 
 from __future__ import annotations

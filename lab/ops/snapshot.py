@@ -4,6 +4,8 @@ A snapshot is a directory .lab/NAME/snapshots/SNAPSHOT/ with a manifest (provide
 their addresses, when it was taken, how long that took) and whatever the provider keeps there (containers: each
 host's writable layer; VMs: nothing, libvirt keeps the snapshots inside the disks). A restore needs the lab's
 shape to be the one of the snapshot: hosts added, removed or renumbered since are refused with one line.
+
+Reference: docs/lab.md#operating-a-lab
 """
 
 from __future__ import annotations

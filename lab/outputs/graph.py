@@ -1,4 +1,7 @@
-"""The lab as a picture: hosts (role, addresses) and networks (subnet) in Graphviz's DOT, rendered by `dot`."""
+"""The lab as a picture: hosts (role, addresses) and networks (subnet) in Graphviz's DOT, rendered by `dot`.
+
+Reference: docs/lab.md
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The Ansible inventory of a lab, rendered from its resolved topology: one shape for every provider, so site.yml
-and tests/infra just work (and read the same variables on an inventory of real machines)."""
+and tests/infra just work (and read the same variables on an inventory of real machines).
+
+Reference: docs/ansible.md (the variables it sets), docs/testing.md (the checks that read them)
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The cross-host checks' results as a CI reads them (pytest's JUnit XML) and as a person does (one table)."""
+"""The cross-host checks' results as a CI reads them (pytest's JUnit XML) and as a person does (one table).
+
+Reference: docs/lab.md
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Progress of the lab driver's long waits: when a step has printed nothing for a while, one line says which step,
-what it waits for, and how many seconds so far — no silent minute."""
+what it waits for, and how many seconds so far — no silent minute.
+
+Reference: docs/lab.md
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ VMs (Vagrant + libvirt: lab.providers.libvirt) are the default: KVM when a guest
 emulation (TCG) otherwise. Containers (systemd-nspawn: lab.providers.nspawn) when asked for (LAB_PROVIDER=nspawn,
 the fast way), or when the VM tools are missing and cannot be installed. Hosts the lab does not create (real
 machines) are lab.providers.external's.
+
+Reference: docs/providers.md
 """
 
 from __future__ import annotations

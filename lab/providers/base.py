@@ -1,5 +1,8 @@
 """The one interface every provider implements (lab.providers.nspawn, lab.providers.libvirt), and the figures
-they quote to each other."""
+they quote to each other.
+
+Reference: docs/providers.md
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from typing import Protocol
 from lab.model import Connection
 from lab.state import LabConfig
 
-CONTAINER_LAB_SECONDS = 13  # what the seed's container lab takes here, up and checked (README: figures)
+CONTAINER_LAB_SECONDS = 13  # what the seed's container lab takes here, up and checked (docs/providers.md)
 
 
 class Provider(Protocol):

@@ -1,5 +1,8 @@
 """Hosts the lab does not create (`provider: external` in the topology: real machines): reached as their `ssh`
-entry says, with the lab's key; only in the inventory, never built or removed."""
+entry says, with the lab's key; only in the inventory, never built or removed.
+
+Reference: docs/providers.md#external-hosts
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,8 @@ Run: pytest tests/infra --inventory=PATH (or CHATLAB_INVENTORY=PATH). Groups: ch
 and optionally routers and plain. Variables used: static_ip_interfaces (or static_ip_interface + static_ip_address),
 chatlab_server_address, chatlab_chat_port. Which host must reach which, and through which router, follows from
 the interfaces' subnets and static routes.
+
+Reference: docs/testing.md#cross-host-checks-testsinfra
 """
 
 from __future__ import annotations

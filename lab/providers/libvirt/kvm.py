@@ -3,6 +3,8 @@
 /dev/kvm proves nothing (a nested paravirtual one accepts KVM_CREATE_VM, then guests crash or crawl), so the probe
 boots a real kernel and initramfs under `-accel kvm -cpu kvm64` with a hard timeout and waits for a line only
 userspace can print. The verdict is cached per machine boot (and per QEMU and kernel) in the lab cache directory.
+
+Reference: docs/providers.md#kvm-or-emulation
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ on the machine, and the VMs' interfaces on them start unconfigured: only the sta
 addresses. Domains, networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state
 directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines,
 networks and addresses.
+
+Reference: docs/providers.md#vms-lab_providerlibvirt-vagrant--libvirt-what-auto-makes
 """
 
 from __future__ import annotations
@@ -422,7 +424,7 @@ class LibvirtLab:
         return Connection(host.name, address, port, user, key, names)
 
 
-TCG_LAB_SECONDS = (120, 50)  # measured here: the seed's two VMs up and checked, and each further VM (README)
+TCG_LAB_SECONDS = (120, 50)  # measured here: the seed's two VMs up and checked, and each further VM (docs/providers.md)
 
 
 def emulation_estimate(driver: str, vms: int) -> str:

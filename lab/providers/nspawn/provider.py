@@ -5,6 +5,8 @@ Its eth0 is a port of the management bridge (isolated: hosts cannot talk to each
 reaches each of them); its eth1, eth2, ... are ports of the bridges of the networks the topology puts it on, the
 switches between hosts, which have no address on the machine: they start unconfigured and only the static_ip role
 gives them their addresses.
+
+Reference: docs/providers.md#containers-lab_providernspawn
 """
 
 from __future__ import annotations
