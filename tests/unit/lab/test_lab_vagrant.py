@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from lab.errors import LabError
+from lab.images import box
 from lab.images.box import box_metadata, inputs_hash, mbr, parse_box_list
 from lab.providers.libvirt.provider import (
     boot_failure,
@@ -100,13 +101,23 @@ def test_mbr_has_one_bootable_linux_partition() -> None:
 
 
 def test_mbr_refuses_oversized_boot_code() -> None:
-    with pytest.raises(LabError):
+    assert len(mbr(b"\xeb" * 440, 2048, 1)) == 512  # 440 bytes fit
+    with pytest.raises(LabError, match=r"^MBR boot code is 441 bytes, at most 440 fit$"):
         mbr(b"\0" * 441, 2048, 1)
 
 
-def test_box_inputs_hash_changes_with_the_key() -> None:
-    assert inputs_hash("ssh-rsa AAAA one") != inputs_hash("ssh-rsa AAAA two")
-    assert inputs_hash("ssh-rsa AAAA one") == inputs_hash("ssh-rsa AAAA one")
+def test_box_inputs_hash_changes_with_each_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A box is rebuilt when the rootfs, the extra packages or the insecure key change: each is in the hash."""
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-1")
+    first = inputs_hash("ssh-rsa AAAA one")
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert inputs_hash("ssh-rsa AAAA two") != first
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-2")
+    assert inputs_hash("ssh-rsa AAAA one") != first
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-1")
+    assert inputs_hash("ssh-rsa AAAA one") == first  # the same inputs, the same box
+    monkeypatch.setattr(box, "EXTRA_PACKAGES", (*box.EXTRA_PACKAGES, "tcpdump"))
+    assert inputs_hash("ssh-rsa AAAA one") != first
 
 
 def test_box_metadata_is_a_libvirt_qcow2_box() -> None:
