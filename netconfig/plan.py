@@ -24,6 +24,8 @@ The rules, in the order :func:`decide` applies them:
    a confirm timeout and does not force (the module's ``confirm_timeout``).
 7. A confirmed change tells the caller where to reconnect: the new address of the interface that holds the
    session's (or a connected) address now, else the first protected address.
+
+Reference: docs/netconfig.md
 """
 
 from __future__ import annotations
