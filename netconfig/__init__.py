@@ -8,6 +8,7 @@ Modules, one job each:
 - ``guard``: the lock-out guard (default route, SSH session)
 - ``session``: the SSH session we run in (SSH_CONNECTION, also under sudo)
 - ``files``: atomic write, backup, sourced files
+- ``plan``: the decision of a ``set`` (what to write, refuse, confirm), pure; the CLI and the role's module translate it
 - ``apply``: ifdown/ifup, verification, rollback
 - ``cli``: the ``netconfig`` command
 

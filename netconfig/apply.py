@@ -50,11 +50,16 @@ from typing import Any
 if __name__.startswith("ansible."):  # shipped as the static_ip role's module_utils: links to netconfig's files
     from ansible.module_utils.chatlab_files import atomic_write, backup_path, read_text, target, write_with_backup
     from ansible.module_utils.chatlab_interfaces import StaticAddress, parse_static_address
+    from ansible.module_utils.chatlab_plan import LiveState, Target
+    from ansible.module_utils.chatlab_session import ssh_connection
 else:
     from netconfig.files import atomic_write, backup_path, read_text, target, write_with_backup
     from netconfig.interfaces import StaticAddress, parse_static_address
+    from netconfig.plan import LiveState, Target
+    from netconfig.session import ssh_connection
 
 DEFAULT_INTERFACES = Path("/etc/network/interfaces")
+SYS_CLASS_NET = Path("/sys/class/net")
 IFUPDOWN_STATE_DIR = Path("/run/network")  # ifupdown's own; tmpfs: gone at reboot, like an armed rollback
 STATE_SUBDIR = "netconfig"  # netconfig's confirm state lives in IFUPDOWN_STATE_DIR/netconfig (or --state-dir's)
 COMMAND_TIMEOUT = 60.0
@@ -186,6 +191,18 @@ def link_states() -> list[LinkState]:
     return states
 
 
+def interface_exists(name: str) -> bool:
+    """Whether this network namespace has an interface `name`."""
+    return "/" not in name and name not in {"", ".", ".."} and (SYS_CLASS_NET / name).exists()
+
+
+def observe(targets: Sequence[Target], connected: Sequence[IPAddress] = ()) -> LiveState:
+    """The live state netconfig.plan.decide needs for `targets` (`connected`: the addresses Ansible connects to)."""
+    return LiveState(present=frozenset(t.iface for t in targets if interface_exists(t.iface)),
+                     links=tuple(link_states()), ssh_connection=ssh_connection(), connected=tuple(connected),
+                     not_live={t.iface: verify(t.iface, t.static, seconds=0) for t in targets})
+
+
 def verify(iface: str, static: StaticAddress, seconds: float = VERIFY_SECONDS) -> str | None:
     """Why `iface` does not (yet) hold `static` (address, default route via the gateway, static routes), or
     None once it does (waits up to `seconds`)."""
@@ -279,12 +296,6 @@ def _last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # A change, its snapshot and its rollback script
-
-
-@dataclass(frozen=True)
-class Target:
-    iface: str
-    static: StaticAddress
 
 
 def pending_path(path: Path) -> Path:

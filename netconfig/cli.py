@@ -21,17 +21,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from netconfig import apply, discovery, files, session
-from netconfig.guard import lockout_reasons
+from netconfig import apply, discovery, files
 from netconfig.interfaces import (
     InterfacesError,
     StaticAddress,
-    dropped_options,
     mismatch,
     parse_static_address,
     render_stanza,
-    set_static,
     validate_interface_name,
+)
+from netconfig.plan import (
+    CONFIRMED,
+    CONFLICT,
+    DRY_RUN,
+    FORCED,
+    LOCKOUT,
+    FileState,
+    Plan,
+    Request,
+    Target,
+    decide,
+    missing_interface,
 )
 
 PROG = "netconfig"
@@ -187,47 +197,47 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.confirm is not None and args.force:
         raise Failure("--confirm and --force exclude each other: --force makes an unconfirmed change", EXIT_USAGE)
     path: Path = args.file
-    live = discovery.interface_exists(iface)
-    if not live and not args.offline:
+    request = Request((Target(iface, static),), apply=args.apply, force=args.force, offline=args.offline,
+                      dry_run=args.dry_run, confirm_seconds=args.confirm, confirm_every_apply=True)
+    live = apply.observe(request.targets)
+    if missing_interface(request, live):
         raise Failure(f"there is no interface {iface} on this machine (see 'netconfig list'); "
                       "--offline writes the file for an interface that is not here")
-    old = files.read_text(path)
-    text = old if old is not None else ""
-    new = set_static(text, iface, static)
+    text = files.read_text(path)
+    plan = decide(request, FileState(path, text, files.sourced_texts(path, text)), live)
+    change = apply.Change(path, text, plan.new_text, plan.touched)
     tools = apply.Ifupdown(interfaces_file=path, state_dir=args.state_dir, log=out)
 
-    if old is not None and new is text:
+    if not plan.writes_file:
         out(f"unchanged: {path} already has {static.describe()} for {iface}")
         if not args.apply:
             return 0
         _preflight()
-        if apply.verify(iface, static, seconds=0) is None:
+        if not plan.applies:
             out(f"unchanged: {iface} already holds {static.describe()}")
             return 0
-        _refuse(f"refusing to apply the file to {iface}", _lockout(iface), args)
+        _objections(plan, f"refusing to apply the file to {iface}")
         out(f"applying {path} to {iface}")
-        return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
+        return _apply(change, _confirm_seconds(plan), tools)
 
-    reasons = _lockout(iface) if live else []
-    conflicts = files.sourced_conflicts(path, new, iface)
-    if conflicts:
-        _refuse(f"refusing to change {iface}", [
-            f"{', '.join(map(str, conflicts))} (sourced by {path}) also configures {iface} inet and ifupdown "
-            "would apply both: fix that file first"], args, confirmable=False)
-    _refuse(f"refusing to change {iface}", reasons, args)
-    for option in dropped_options(text, iface):
+    _objections(plan, f"refusing to change {iface}")
+    for _, option in plan.dropped:
         note(f"note: the old stanza's option '{option}' is dropped")
     if args.diff:
-        sys.stdout.write(unified_diff(text, new, path))
+        sys.stdout.write(unified_diff(plan.old_text, plan.new_text, path))
     if args.dry_run:
         out(f"dry run: {path} not written")
         return 0
     if not args.apply:
-        backup = files.write_with_backup(path, new, old)
+        backup = files.write_with_backup(path, plan.new_text, text)
         out(f"wrote {path}: {iface} {static.describe()}" + (f" (previous file: {backup})" if backup else ""))
         return 0
     _preflight()
-    return _apply(apply.Change(path, old, new, (apply.Target(iface, static),)), args.confirm, tools)
+    return _apply(change, _confirm_seconds(plan), tools)
+
+
+def _confirm_seconds(plan: Plan) -> int | None:
+    return plan.request.confirm_seconds if plan.confirmed else None
 
 
 def _preflight() -> None:
@@ -236,25 +246,23 @@ def _preflight() -> None:
         raise Failure(problem)
 
 
-def _lockout(iface: str) -> list[str]:
-    return lockout_reasons(iface, apply.link_states(), session.ssh_connection())
+HINTS = {CONFLICT: "--force",
+         LOCKOUT: "--apply --confirm SECONDS for a change rolled back unless confirmed, or --force"}
 
 
-def _refuse(what: str, reasons: list[str], args: argparse.Namespace, confirmable: bool = True) -> None:
-    """Refuse (raise Failure) when there are reasons, unless --force (a warning), --dry-run (a note) or, for a
-    lock-out risk, --confirm (the host rolls back by itself)."""
-    if not reasons:
-        return
-    if args.force:
-        note(f"warning: --force: {'; '.join(reasons)}")
-    elif args.dry_run:
-        note(f"note: without --force, this would be refused: {'; '.join(reasons)}")
-    elif confirmable and getattr(args, "confirm", None) is not None:
-        note(f"note: {'; '.join(reasons)}: a confirmed change, rolled back unless confirmed")
-    else:
-        hint = "--apply --confirm SECONDS for a change rolled back unless confirmed, or --force" if confirmable \
-            else "--force"
-        raise Failure(f"{what}: {'; '.join(reasons)} ({hint})")
+def _objections(plan: Plan, what: str) -> None:
+    """The plan's objections as lines: a refused one raises Failure; one let through is a warning (--force) or a
+    note (--dry-run, --confirm). (A missing interface was refused before.)"""
+    for objection in plan.objections:
+        reasons = objection.describe()
+        if objection.outcome == FORCED:
+            note(f"warning: --force: {reasons}")
+        elif objection.outcome == DRY_RUN:
+            note(f"note: without --force, this would be refused: {reasons}")
+        elif objection.outcome == CONFIRMED:
+            note(f"note: {reasons}: a confirmed change, rolled back unless confirmed")
+        else:
+            raise Failure(f"{what}: {reasons} ({HINTS[objection.kind]})")
 
 
 def _apply_failure(e: apply.ApplyError) -> Failure:

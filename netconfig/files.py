@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 
 if __name__.startswith("ansible."):  # shipped as the static_ip role's module_utils (chatlab_files)
-    from ansible.module_utils.chatlab_interfaces import inet_stanza_count, source_patterns
+    from ansible.module_utils.chatlab_interfaces import source_patterns
 else:
-    from netconfig.interfaces import inet_stanza_count, source_patterns
+    from netconfig.interfaces import source_patterns
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -172,15 +172,16 @@ def sourced_files(path: Path, text: str) -> list[Path]:
     return found
 
 
-def sourced_conflicts(path: Path, text: str, iface: str) -> list[Path]:
-    """The files that `text` (the content of `path`) sources and that configure `iface` inet too: ifupdown would
-    apply both stanzas. A sourced file that cannot be read is passed over."""
-    conflicts = []
-    for sourced in sourced_files(path, text):
+def sourced_texts(path: Path, text: str | None) -> dict[Path, str]:
+    """The texts of the files that `text` (the content of `path`) sources, for netconfig.plan (which looks for
+    a stanza of the interface there too: ifupdown would apply both). A sourced file that cannot be read is
+    passed over."""
+    texts: dict[Path, str] = {}
+    for sourced in sourced_files(path, text or ""):
         try:
             content = read_text(sourced)
         except FilesError:
             continue
-        if content is not None and inet_stanza_count(content, iface):
-            conflicts.append(sourced)
-    return conflicts
+        if content is not None:
+            texts[sourced] = content
+    return texts

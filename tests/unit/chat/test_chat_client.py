@@ -144,6 +144,15 @@ def test_client_reads_the_servers_notices() -> None:
     assert client.LEFT_NOTICE.match(protocol.left("bob", "#lab")) is None
 
 
+def test_backoff_doubles_from_the_first_pause_up_to_the_longest_and_starts_over_after_a_reset() -> None:
+    backoff = client.Backoff()
+    pauses = [backoff.next() for _ in range(8)]
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert (pauses[0], max(pauses)) == (client.RECONNECT_FIRST, client.RECONNECT_MAX)
+    backoff.reset()
+    assert [backoff.next(), backoff.next()] == [1.0, 2.0]
+
+
 # --- the terminal mode, in a real terminal -----------------------------------------------------------
 
 
@@ -380,6 +389,20 @@ def test_terminal_client_reconnects_rejoins_and_ctrl_c_still_quits(chat_server_f
     tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
 
 
+def connecting_sockets(port: int, program: str) -> set[int]:
+    """The inodes of the TCP sockets of processes running `program` that are connecting to 127.0.0.1:`port` and
+    not answered yet (SYN_SENT, in /proc/net/tcp)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    syn_sent = {int(fields[9]) for fields in rows if fields[2] == f"0100007F:{port:04X}" and fields[3] == "02"}
+    owned: set[int] = set()
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and program.encode() in (proc / "cmdline").read_bytes():
+                owned.update(int(link[len("socket:["):-1]) for fd in (proc / "fd").iterdir()
+                             if (link := os.readlink(fd)).startswith("socket:["))
+    return syn_sent & owned
+
+
 def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_server_factory, chat_tmux) -> None:
     first = chat_server_factory(rate=0)
     port = first.port
@@ -395,9 +418,14 @@ def test_terminal_client_keeps_typing_while_a_reconnect_attempt_hangs(chat_serve
                 fillers.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
         assert len(fillers) < 5, "the backlog never filled up"
         tmux.wait("the status line", lambda rows: "! connection lost: reconnecting in 1 s (Ctrl-C quits)" in rows)
-        time.sleep(1.5)  # the attempt has begun, and hangs
+        deadline = time.monotonic() + CHAT_WAIT  # the attempt begins 1 s after the loss
+        while not (attempt := connecting_sockets(port, "chat.client")):
+            assert time.monotonic() < deadline, "the client never began an attempt to reconnect"
+            time.sleep(0.05)
         tmux.type("typed while connecting", enter=False)
-        tmux.wait("the typed text", lambda rows: rows[-1] == "(no room)> typed while connecting")
+        rows = tmux.wait("the typed text", lambda rows: rows[-1] == "(no room)> typed while connecting")
+        assert attempt <= connecting_sockets(port, "chat.client"), "the attempt ended before the typing showed"
+        assert not any(row.startswith("! cannot connect") for row in rows), rows  # it hangs, it did not fail
         tmux.run("send-keys", "-t", "chat", "C-c")
         tmux.wait("the client's exit", lambda rows: "exit status 0" in rows)
         for filler in fillers:

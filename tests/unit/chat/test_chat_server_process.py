@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -9,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +18,8 @@ from chat_helpers import CHAT_WAIT, ChatConn, PipeLines
 from repo_paths import REPO
 
 from chat.server import RESERVED_FILES
+
+SHUTDOWN_WAIT = 30.0  # seconds: a deadline for the exit (SHUTDOWN_GRACE is 1.5 s), never a measure of it
 
 
 class ServerProcess:
@@ -60,8 +62,10 @@ def chat_process() -> Iterator[ServerProcess]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
-def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess,
-                                                     sig: signal.Signals) -> None:
+def test_signal_tells_clients_and_exits_0_as_soon_as_they_took_it(chat_process: ServerProcess,
+                                                                   sig: signal.Signals) -> None:
+    """Clients that read get the notice, and the server exits once they are gone, without waiting out
+    SHUTDOWN_GRACE (it would log that some "did not take the shutdown notice in time")."""
     a = ChatConn("127.0.0.1", chat_process.port)
     b = ChatConn("127.0.0.1", chat_process.port)
     for conn in (a, b):
@@ -69,18 +73,19 @@ def test_signal_tells_clients_and_exits_0_within_2_s(chat_process: ServerProcess
         conn.send("/join #lab")
         conn.expect(lambda text: text.startswith("* you joined"))
     chat_process.log_line(lambda text: "joined #lab" in text)  # logs joins
-    start = time.monotonic()
     chat_process.proc.send_signal(sig)
     for conn in (a, b):
         assert conn.closed()[-1] == "* server shutting down"
-    assert chat_process.proc.wait(CHAT_WAIT) == 0
-    assert time.monotonic() - start < CHAT_WAIT
+    assert chat_process.proc.wait(SHUTDOWN_WAIT) == 0
     log = chat_process.rest_of_log()
     assert any(line.endswith(f"INFO {sig.name}: shutting down") for line in log), log
-    assert any("disconnected (server shutdown)" in line for line in log)
+    assert sum("disconnected (server shutdown)" in line for line in log) == 2, log
+    assert not any("did not take the shutdown notice in time" in line for line in log), log
 
 
 def test_shutdown_does_not_wait_for_a_client_that_does_not_read() -> None:
+    """After SHUTDOWN_GRACE the server cuts a client that does not read: it exits with megabytes still unsent
+    to it, and the client never gets them (nor the notice queued behind them)."""
     # no rate limit and no output cap, so that megabytes wait for the stalled client when the server stops
     server = ServerProcess([sys.executable, "-m", "chat.server", "--host", "127.0.0.1", "--port", "0",
                             "--rate", "0", "--max-outbuf", str(1 << 30)])
@@ -92,11 +97,15 @@ def test_shutdown_does_not_wait_for_a_client_that_does_not_read() -> None:
         talker.expect(lambda text: text.startswith("* you joined #lab (2 "))
         talker.send(("x" * 4000 + "\n") * 2000)  # 8 MB for the stalled client, far beyond its socket buffers
         talker.until_reply()  # the server has queued all of it
-        start = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
-        assert server.proc.wait(CHAT_WAIT) == 0
-        assert time.monotonic() - start < 2.0 + 1.0  # 2 s, plus interpreter exit on a busy machine
-        assert any("did not take the shutdown notice in time" in line for line in server.rest_of_log())
+        assert server.proc.wait(SHUTDOWN_WAIT) == 0  # had it waited for the stalled client, never
+        assert any("1 clients did not take the shutdown notice in time" in line for line in server.rest_of_log())
+        received = b""
+        stalled.sock.settimeout(CHAT_WAIT)
+        with contextlib.suppress(ConnectionResetError):  # cut: the rest of its queue is gone
+            while chunk := stalled.sock.recv(1 << 20):
+                received += chunk
+        assert received.count(b"x" * 4000) < 2000 and b"* server shutting down" not in received
         stalled.close()
     finally:
         server.stop()

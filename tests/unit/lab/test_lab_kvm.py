@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from pathlib import Path
 
@@ -61,8 +63,42 @@ def test_no_kvm_device_means_qemu(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert kvm_verdict(environ={}).driver == "qemu"
 
 
-def test_cached_verdict_is_used_only_for_the_same_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_verdict_is_cached_under_the_real_key_until_the_kernel_or_qemu_changes(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """kvm_verdict with its real cache_key(): a stand-in qemu-system-x86_64 on PATH that boots to userspace (it
+    prints the marker) and counts its runs; a stand-in /dev/kvm that opens; a kernel file of the test's own."""
+    runs = tmp_path / "runs"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qemu = bin_dir / "qemu-system-x86_64"
+    qemu.write_text(f'#!/bin/sh\necho "$@" >>{runs}\necho booting\necho {MARKER}\n')
+    qemu.chmod(0o755)
+    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd.img"
+    kernel.write_bytes(b"kernel one")
+    initrd.write_bytes(b"initrd")
+    (tmp_path / "kvm").write_bytes(b"")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(kvm, "KVM_DEVICE", tmp_path / "kvm")
+    monkeypatch.setattr(kvm, "probe_kernel", lambda: (kernel, initrd))
     monkeypatch.setattr(kvm, "cache_path", lambda: tmp_path / "kvm-probe.json")
-    kvm._write_cache("boot-1|qemu|kernel", Verdict("kvm", "a KVM guest reached userspace in 1.2 s"))
-    assert kvm._read_cache("boot-1|qemu|kernel") == Verdict("kvm", "a KVM guest reached userspace in 1.2 s (cached)")
-    assert kvm._read_cache("boot-2|qemu|kernel") is None
+
+    def probes() -> int:
+        return len(runs.read_text().splitlines()) if runs.exists() else 0
+
+    first = kvm_verdict(log=lambda line: None, environ={})
+    assert first.driver == "kvm" and first.reason.startswith("a KVM guest reached userspace in ")
+    assert probes() == 1 and "-accel kvm -cpu kvm64 " in runs.read_text() and f"-kernel {kernel} " in runs.read_text()
+    key = kvm.cache_key(str(qemu), kernel)
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert key.startswith(f"{boot_id}|{qemu}:") and json.loads((tmp_path / "kvm-probe.json").read_text())["key"] == key
+
+    assert kvm_verdict(log=lambda line: None, environ={}) == Verdict("kvm", f"{first.reason} (cached)")
+    assert probes() == 1  # the same machine boot, QEMU and kernel: not probed again
+    kernel.write_bytes(b"kernel two")
+    assert not kvm_verdict(log=lambda line: None, environ={}).reason.endswith("(cached)")
+    assert probes() == 2  # another kernel: probed again
+    qemu.write_text(qemu.read_text() + "# another QEMU\n")
+    kvm_verdict(log=lambda line: None, environ={})
+    assert probes() == 3  # another QEMU: probed again
+    kvm_verdict(log=lambda line: None, environ={})
+    assert probes() == 3

@@ -233,7 +233,10 @@ def test_frozen_containers_stops_every_process_of_a_pid_namespace_and_only_those
         assert sorted(before.values()) == ["S", "S", "T"]
         with frozen_containers([init]):
             assert {process_state(pid) for pid in members} == {"T"}
-        time.sleep(0.1)
+        running = [pid for pid in members if before[pid] == "S"]
+        deadline = time.monotonic() + 30  # SIGCONT is delivered when the kernel gets to it: wait for it
+        while any(process_state(pid) == "T" for pid in running) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert {pid: process_state(pid) for pid in members} == before  # the owner's stopped child stays stopped
     finally:
         os.killpg(tree.pid, signal.SIGKILL)

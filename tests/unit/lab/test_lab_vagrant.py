@@ -1,14 +1,21 @@
-"""Pure parts of the VM lab: parsing Vagrant's and libvirt's output, the box's MBR, choices from settings."""
+"""Pure parts of the VM lab: parsing Vagrant's and libvirt's output, the box's MBR, choices from settings; and
+the removal of a lab's libvirt leftovers against a stand-in virsh."""
 
 from __future__ import annotations
 
+import json
+import os
 import struct
+from pathlib import Path
 
 import pytest
 
+from lab.config import configure, up_request
 from lab.errors import LabError
+from lab.images import box
 from lab.images.box import box_metadata, inputs_hash, mbr, parse_box_list
 from lab.providers.libvirt.provider import (
+    LibvirtLab,
     boot_failure,
     interface_with_mac,
     known_hosts_lines,
@@ -100,13 +107,23 @@ def test_mbr_has_one_bootable_linux_partition() -> None:
 
 
 def test_mbr_refuses_oversized_boot_code() -> None:
-    with pytest.raises(LabError):
+    assert len(mbr(b"\xeb" * 440, 2048, 1)) == 512  # 440 bytes fit
+    with pytest.raises(LabError, match=r"^MBR boot code is 441 bytes, at most 440 fit$"):
         mbr(b"\0" * 441, 2048, 1)
 
 
-def test_box_inputs_hash_changes_with_the_key() -> None:
-    assert inputs_hash("ssh-rsa AAAA one") != inputs_hash("ssh-rsa AAAA two")
-    assert inputs_hash("ssh-rsa AAAA one") == inputs_hash("ssh-rsa AAAA one")
+def test_box_inputs_hash_changes_with_each_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A box is rebuilt when the rootfs, the extra packages or the insecure key change: each is in the hash."""
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-1")
+    first = inputs_hash("ssh-rsa AAAA one")
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert inputs_hash("ssh-rsa AAAA two") != first
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-2")
+    assert inputs_hash("ssh-rsa AAAA one") != first
+    monkeypatch.setattr(box, "rootfs_key", lambda: "rootfs-1")
+    assert inputs_hash("ssh-rsa AAAA one") == first  # the same inputs, the same box
+    monkeypatch.setattr(box, "EXTRA_PACKAGES", (*box.EXTRA_PACKAGES, "tcpdump"))
+    assert inputs_hash("ssh-rsa AAAA one") != first
 
 
 def test_box_metadata_is_a_libvirt_qcow2_box() -> None:
@@ -127,3 +144,36 @@ def test_boot_failures_are_recognised_on_the_console() -> None:
     assert boot_failure(panic) == "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
     assert boot_failure("Gave up waiting for root file system device.  Common problems:\n").startswith("Gave up")
     assert boot_failure("You are in emergency mode. After logging in, type ...").startswith("You are in")
+
+
+def test_libvirt_leftovers_of_this_lab_are_removed_and_nothing_of_another_lab(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a stand-in virsh first on PATH (tests/unit/lab/fake_virsh.py: libvirt's state in a file; the
+    machine's libvirt belongs to everyone here): this lab's domains (their snapshots first), networks and pool
+    with its volumes go; another lab's, whose name starts alike, stay."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "virsh").symlink_to(Path(__file__).with_name("fake_virsh.py"))
+    state = tmp_path / "libvirt.json"
+    state.write_text(json.dumps({
+        "domains": {"vl-server": {"state": "running", "snapshots": ["s1", "s2"]},
+                    "vl-client1": {"state": "shut off", "snapshots": []},
+                    "vl2-server": {"state": "running", "snapshots": ["s1"]}},
+        "networks": {"vl-mgmt": {"active": True}, "vl-lan": {"active": False}, "vl2-mgmt": {"active": True},
+                     "default": {"active": True}},
+        "pools": {"vl-pool": {"active": False, "volumes": ["vl-server.img", "box_image_0_box.img"]},
+                  "vl2-pool": {"active": True, "volumes": ["vl2-server.img"]}}}))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_VIRSH_STATE", str(state))
+    lines: list[str] = []
+    config = configure(up_request({"LAB_NAME": "vl"}, root=tmp_path), "libvirt")
+    LibvirtLab(config, log=lines.append)._remove_libvirt_leftovers()
+    left = json.loads(state.read_text())
+    assert left == {"domains": {"vl2-server": {"state": "running", "snapshots": ["s1"]}},
+                    "networks": {"vl2-mgmt": {"active": True}, "default": {"active": True}},
+                    "pools": {"vl2-pool": {"active": True, "volumes": ["vl2-server.img"]}}}
+    assert sorted(lines) == ["removed the VM vl-client1", "removed the VM vl-server"]
+    calls = (tmp_path / "libvirt.json.log").read_text().splitlines()
+    assert calls.index("snapshot-delete vl-server s2") < calls.index("destroy vl-server") < calls.index(
+        "undefine vl-server --remove-all-storage --nvram")
+    assert "destroy vl-client1" not in calls  # shut off already

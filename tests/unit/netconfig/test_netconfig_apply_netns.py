@@ -238,9 +238,11 @@ def test_without_confirm_the_host_rolls_back_by_itself(netns: Netns) -> None:
     result = netns.set("--address", NEW, "--gateway", "10.77.0.1", "--route", "10.98.0.0/16", "via",
                        "10.77.0.253", "--apply", "--confirm", "5")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert netns.ipv4() == {NEW}
-    assert "10.98.0.0/16 via 10.77.0.253" in netns.run("ip", "-4", "route", "show").stdout
+    # live before the timer fired: netconfig's own check said so (reading it here would race the 5 s timer)
+    assert f"applied: {netns.iface} holds {NEW} via 10.77.0.1, route 10.98.0.0/16 via 10.77.0.253" in result.stdout
     _wait_for("the rollback ran", lambda: "rolled back:" in _confirm_log(netns))
+    log = _confirm_log(netns)
+    assert log.index("armed: process") < log.index("rollback (timer): putting back"), log
     assert netns.ipv4() == {OLD}
     assert netns.run("ip", "-4", "route", "show").stdout == routes_before  # hand-set route and default back
     assert netns.file.read_bytes() == original
@@ -269,20 +271,54 @@ def test_a_file_edited_meanwhile_is_neither_confirmed_over_nor_rolled_back_over(
     assert not _sleepers(netns)
 
 
-def test_a_reboot_before_confirm_comes_back_with_the_previous_configuration(armed: tuple[Netns, bytes]) -> None:
-    """The reboot equivalent: the armed process dies, /run (ifupdown's and netconfig's state) is emptied, the
-    addresses are gone, and the boot brings up what the file on disk says: the previous configuration."""
-    netns, original = armed
-    for pid in _sleepers(netns):
+def _disk(top: Path, state_dir: Path) -> dict[Path, bytes]:
+    """Every file under `top` but the state directory: what a reboot keeps (/run is a tmpfs)."""
+    return {p: p.read_bytes() for p in top.rglob("*") if p.is_file() and state_dir not in p.parents}
+
+
+def test_a_reboot_before_confirm_comes_back_with_the_previous_configuration(netns: Netns) -> None:
+    """What survives a reboot is the disk, not /run. While a change waits for confirmation, the disk says the
+    previous configuration, also for a file in a sourced directory: netconfig's pending copy and backup beside it
+    are hidden names, which ``source`` globs skip (``source-directory`` too); and all that waits (the armed mark,
+    the rollback) lives in the state directory (/run/network at boot). No boot is run: ``ifquery`` reads what
+    ``ifup -a`` at boot would apply."""
+    sourced = netns.file.parent / "interfaces.d"
+    sourced.mkdir()
+    netns.file.write_text(f"auto lo\niface lo inet loopback\n\nsource {sourced}/*\n")
+    fragment = sourced / "veth"
+    fragment.write_text(f"auto {netns.iface}\niface {netns.iface} inet static\n    address {OLD}\n")
+    netns.ifup()
+    disk_before = _disk(netns.file.parent, netns.state_dir)
+    boot_config = ["ifquery", "-i", str(netns.file), netns.iface]
+    old_ip, new_ip = OLD.split("/")[0], NEW.split("/")[0]
+    assert f"address: {old_ip}\n" in netns.run(*boot_config).stdout
+
+    armed = netns.netconfig("set", netns.iface, "--address", NEW, "--file", str(fragment), "--state-dir",
+                            str(netns.state_dir), "--apply", "--confirm", "30")
+    assert armed.returncode == 0, armed.stdout + armed.stderr
+    assert netns.ipv4() == {NEW}
+    disk = _disk(netns.file.parent, netns.state_dir)
+    assert {p: disk[p] for p in disk_before} == disk_before  # the files as they were
+    assert sorted(p.name for p in disk.keys() - disk_before.keys()) == [
+        ".veth.netconfig.bak", ".veth.netconfig.pending"]  # and beside them only hidden names
+    booted = netns.run(*boot_config).stdout
+    assert f"address: {old_ip}\n" in booted and new_ip not in booted, booted
+
+    for pid in _sleepers(netns):  # the reboot: the armed process dies, /run is emptied
         os.killpg(pid, signal.SIGKILL)
     shutil.rmtree(netns.state_dir)
     netns.state_dir.mkdir()
-    netns.run("ip", "-4", "addr", "flush", "dev", netns.iface)
-    netns.run("ifup", "-a", "-i", str(netns.file), "--state-dir", str(netns.state_dir))
-    assert netns.ipv4() == {OLD}
-    assert netns.file.read_bytes() == original
-    nothing = netns.netconfig("confirm", "--state-dir", str(netns.state_dir))
-    assert nothing.returncode == 1 and "nothing to confirm" in nothing.stderr
+    for command in ("confirm", "rollback"):
+        nothing = netns.netconfig(command, "--state-dir", str(netns.state_dir))
+        assert (nothing.returncode, nothing.stderr) == (
+            1, f"netconfig: error: nothing to {command.replace('rollback', 'roll back')}: no change is waiting for "
+               "confirmation\n")
+    netns.run("ip", "-4", "addr", "flush", "dev", netns.iface)  # the boot brought up OLD (ifquery said so)
+    netns.run("ip", "addr", "add", OLD, "dev", netns.iface)
+    again = netns.netconfig("set", netns.iface, "--address", NEW, "--file", str(fragment), "--state-dir",
+                            str(netns.state_dir), "--apply")  # the leftover pending copy stands in no one's way
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"address {NEW}" in fragment.read_text() and netns.ipv4() == {NEW}
 
 
 def test_routes_are_written_applied_and_kept_across_ifdown_ifup(netns: Netns) -> None:

@@ -13,8 +13,10 @@ description:
   - Refuses (unless I(force)) to change an interface that a file the interfaces file sources configures too:
     ifupdown would apply both stanzas.
   - Everything is netconfig's code, shipped as module_utils (links to netconfig's files): the format
-    (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard) and the SSH session
-    it runs in (chatlab_session, also under become), apply, verify, rollback and confirmed changes (chatlab_apply).
+    (chatlab_interfaces), the safe writes (chatlab_files), the lock-out policy (chatlab_guard), the SSH session
+    it runs in (chatlab_session, also under become), the decision what to write, refuse and confirm
+    (chatlab_plan, the same as the netconfig command's), apply, verify, rollback and confirmed changes
+    (chatlab_apply).
   - With I(apply), changed interfaces are brought down and up with ifupdown and checked; on failure the previous
     configuration is put back and the module fails with the reason.
   - An interface that carries the default route or an address Ansible is connected through gets a confirmed change
@@ -83,45 +85,50 @@ unreachable_msg:
 
 import contextlib
 import ipaddress
-import os
 import socket
 from pathlib import Path
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.chatlab_apply import (
     ApplyError,
+    Armed,
     Change,
     ConfirmError,
     Ifupdown,
-    Target,
     apply_change,
     confirm,
-    link_states,
+    observe,
     preflight,
     start_confirmed,
-    verify,
 )
-from ansible.module_utils.chatlab_files import (
-    ENCODING,
-    ERRORS,
-    FilesError,
-    read_text,
-    sourced_conflicts,
-    write_with_backup,
-)
-from ansible.module_utils.chatlab_guard import lockout_reasons, ssh_local_address
-from ansible.module_utils.chatlab_interfaces import (
-    InterfacesError,
-    mismatch,
-    parse_static_address,
-    set_static,
-    validate_interface_name,
-)
-from ansible.module_utils.chatlab_session import ssh_connection
+from ansible.module_utils.chatlab_files import ENCODING, ERRORS, FilesError, read_text, sourced_texts, write_with_backup
+from ansible.module_utils.chatlab_interfaces import InterfacesError, parse_static_address, validate_interface_name
+from ansible.module_utils.chatlab_plan import FORCED, FileState, Plan, Request, Target, decide, missing_interface
 
 APPLY_DELAY = 1.0  # seconds: this module's result reaches the controller before the connection's interface changes
 RECONNECT_DELAY = 2  # seconds before the first attempt to reconnect: the change is live by then
 CONFIRM_MARGIN = 5  # seconds of the confirm timeout kept for the confirm itself, after reconnecting
+
+ARGUMENT_SPEC = {
+    "interfaces": {"type": "list", "elements": "dict", "options": {
+        "interface": {"type": "str", "required": True},
+        "address": {"type": "str", "required": True},
+        "gateway": {"type": "str"},
+        "routes": {"type": "list", "elements": "dict", "default": [], "options": {
+            "to": {"type": "str", "required": True},
+            "via": {"type": "str", "required": True},
+        }},
+    }},
+    "path": {"type": "path", "default": "/etc/network/interfaces"},
+    "apply": {"type": "bool", "default": False},
+    "protect_addresses": {"type": "list", "elements": "str", "default": []},
+    "force": {"type": "bool", "default": False},
+    "confirm_timeout": {"type": "int", "default": 120},
+    "state_dir": {"type": "path"},
+    "confirm": {"type": "bool", "default": False},
+}
+HINTS = {"conflict": "or force", "lockout": "a confirm_timeout above 0 for a confirmed change, or force for an "
+                                            "unconfirmed one"}
 
 
 def displayable(text: str) -> str:
@@ -175,118 +182,81 @@ def run_confirm(module: AnsibleModule) -> None:
     module.exit_json(changed=True, msg=message)
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "interfaces": {"type": "list", "elements": "dict", "options": {
-                "interface": {"type": "str", "required": True},
-                "address": {"type": "str", "required": True},
-                "gateway": {"type": "str"},
-                "routes": {"type": "list", "elements": "dict", "default": [], "options": {
-                    "to": {"type": "str", "required": True},
-                    "via": {"type": "str", "required": True},
-                }},
-            }},
-            "path": {"type": "path", "default": "/etc/network/interfaces"},
-            "apply": {"type": "bool", "default": False},
-            "protect_addresses": {"type": "list", "elements": "str", "default": []},
-            "force": {"type": "bool", "default": False},
-            "confirm_timeout": {"type": "int", "default": 120},
-            "state_dir": {"type": "path"},
-            "confirm": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
+def plan_of(module: AnsibleModule) -> Plan:
+    """Gather the file and the live state, decide (netconfig.plan), and fail on what the plan refuses."""
     params = module.params
-    if params["confirm"]:
-        run_confirm(module)
+    request = Request(tuple(targets_of(module)), apply=params["apply"], force=params["force"],
+                      confirm_seconds=params["confirm_timeout"], protect_addresses=tuple(params["protect_addresses"]))
+    live = observe(request.targets, connected_addresses(params["protect_addresses"]))
+    missing = missing_interface(request, live)
+    if missing:
+        module.fail_json(msg=f"interface {missing} does not exist on this host")
     path = Path(params["path"])
-    targets = targets_of(module)
-    for t in targets:
-        if not os.path.exists(f"/sys/class/net/{t.iface}"):
-            module.fail_json(msg=f"interface {t.iface} does not exist on this host")
     try:
-        old = read_text(path)
+        text = read_text(path)
+        plan = decide(request, FileState(path, text, sourced_texts(path, text)), live)
     except FilesError as error:
         module.fail_json(msg=str(error))
-    before = old if old is not None else ""
-    after = before
-    try:
-        for t in targets:
-            after = set_static(after, t.iface, t.static)
     except InterfacesError as error:
         module.fail_json(msg=f"{path}: {error}")
-    rewritten = [t for t in targets if mismatch(before, t.iface, t.static) is not None]
-    to_apply = [t for t in targets if t in rewritten
-                or (params["apply"] and verify(t.iface, t.static, seconds=0) is not None)]
-    result = {
-        "changed": bool(to_apply) or after != before,
-        "pending": False,
-        "interfaces": [t.iface for t in to_apply],
-        "diff": {"before": displayable(before), "after": displayable(after),
-                 "before_header": str(path), "after_header": str(path)},
-    }
-    for t in rewritten:  # as the CLI: a stanza the file already has was let through when it was written
-        conflicts = sourced_conflicts(path, after, t.iface)
-        if conflicts and not params["force"]:
-            module.fail_json(msg=f"refusing to change {t.iface}: {', '.join(map(str, conflicts))} (sourced by "
-                                 f"{path}) also configures {t.iface} inet and ifupdown would apply both: fix that "
-                                 "file first (or force)")
-        if conflicts:
-            module.warn(f"force: {', '.join(map(str, conflicts))} (sourced by {path}) also configures {t.iface} inet")
-    if not result["changed"]:
-        module.exit_json(**result)
+    for objection in plan.objections:
+        if objection.refused:
+            module.fail_json(msg=f"refusing to change {', '.join(objection.ifaces)}: {objection.describe()} "
+                                 f"({HINTS[objection.kind]})")
+        if objection.outcome == FORCED:
+            module.warn(f"force: {objection.describe()}")
+    return plan
 
-    session = ssh_connection()  # also under sudo (become), which drops SSH_CONNECTION: from the parent processes
-    connected = connected_addresses(params["protect_addresses"])
-    states = link_states()
-    reasons = [r for t in to_apply for r in lockout_reasons(t.iface, states, session, connected)]
-    confirmed = bool(reasons) and not params["force"] and params["apply"]
-    if reasons and not params["force"] and not (params["apply"] and params["confirm_timeout"] > 0):
-        module.fail_json(msg=f"refusing to change {', '.join(result['interfaces'])}: {'; '.join(reasons)} "
-                             "(a confirm_timeout above 0 for a confirmed change, or force for an unconfirmed one)")
-    if reasons and params["force"]:
-        module.warn(f"force: {'; '.join(reasons)}")
-    if module.check_mode:  # after the refusals (they only read): --check fails where the real run would
-        module.exit_json(**result)
-    if not params["apply"]:
+
+def pending_result(plan: Plan, armed: Armed) -> dict:
+    """What the caller needs to reconnect and confirm (see RETURN)."""
+    reconnect = plan.reconnect
+    assert reconnect is not None  # a confirmed plan says where to reconnect
+    previous = reconnect.previous if reconnect.previous else "its previous configuration"
+    return {"pending": True, "reconnect_address": reconnect.address, "rollback_at": armed.at,
+            "reconnect_delay": RECONNECT_DELAY,
+            "reconnect_timeout": max(1, int(plan.request.confirm_seconds - RECONNECT_DELAY - CONFIRM_MARGIN)),
+            "unreachable_msg": f"{reconnect.where} not reachable from here; the host rolls back to {previous} by "
+                               f"itself at {armed.at}"}
+
+
+def carry_out(module: AnsibleModule, plan: Plan, result: dict) -> None:
+    """Write the file, or apply the change (a confirmed one returns at once, pending)."""
+    path = plan.file.path
+    if not plan.request.apply:
         try:
-            backup = write_with_backup(path, after, old)
+            backup = write_with_backup(path, plan.new_text, plan.file.text)
         except FilesError as error:
             module.fail_json(msg=str(error))
         module.exit_json(backup_file=str(backup) if backup else None, **result)
-
     problem = preflight("applying")
     if problem:
         module.fail_json(msg=problem)
     lines: list[str] = []
     tools = Ifupdown(interfaces_file=path, state_dir=state_dir(module), log=lines.append)
-    change = Change(path, old, after, tuple(to_apply))
+    change = Change(path, plan.file.text, plan.new_text, plan.touched)
     try:
-        if not confirmed:
+        if not plan.confirmed:
             apply_change(change, tools)
             module.exit_json(log=lines, **result)
-        armed = start_confirmed(change, params["confirm_timeout"], tools, APPLY_DELAY)
+        armed = start_confirmed(change, plan.request.confirm_seconds, tools, APPLY_DELAY)
     except (ApplyError, ConfirmError, FilesError) as error:
         module.fail_json(msg=str(error), log=lines)
+    module.exit_json(**{**result, **pending_result(plan, armed), "log": lines})
 
-    local = ssh_local_address(session)
-    previous = next((a for a in [local, *connected] if a is not None), None)
-    moved = next((t for t in to_apply for s in states
-                  if s.name == t.iface and previous is not None and s.holds(previous)), None)
-    reconnect = str(moved.static.address) if moved else (params["protect_addresses"] or [str(previous)])[0]
-    where = f"{moved.iface}: {reconnect}" if moved else f"{', '.join(result['interfaces'])}: {reconnect}"
-    result.update(
-        pending=True,
-        reconnect_address=reconnect,
-        rollback_at=armed.at,
-        reconnect_delay=RECONNECT_DELAY,
-        reconnect_timeout=max(1, int(params["confirm_timeout"] - RECONNECT_DELAY - CONFIRM_MARGIN)),
-        unreachable_msg=f"{where} not reachable from here; the host rolls back to "
-                        f"{previous if previous else 'its previous configuration'} by itself at {armed.at}",
-        log=lines,
-    )
-    module.exit_json(**result)
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if module.params["confirm"]:
+        run_confirm(module)
+    plan = plan_of(module)
+    path = str(plan.file.path)
+    result = {"changed": plan.changed, "pending": False, "interfaces": [t.iface for t in plan.touched],
+              "diff": {"before": displayable(plan.old_text), "after": displayable(plan.new_text),
+                       "before_header": path, "after_header": path}}
+    if not plan.changed or module.check_mode:  # check mode after the refusals (they only read): it fails where
+        module.exit_json(**result)  # the real run would
+    carry_out(module, plan, result)
 
 
 if __name__ == "__main__":

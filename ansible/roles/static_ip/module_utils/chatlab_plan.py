@@ -1,0 +1,1 @@
+../../../../netconfig/plan.py
