@@ -1,0 +1,58 @@
+"""A lab network on an existing bridge of this machine (``networks: {lan: {subnet: …, bridge: br0}}``), checked
+before the lab uses it: the bridge exists and is a bridge, and no planned address of the lab already answers on
+it (an ARP probe each, lab.arp_probe). The lab plugs its hosts into such a bridge and unplugs them again; it never
+creates it, changes its addresses or removes it (docs/real-networks.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from lab.arp_probe import holder
+
+SYS_NET = Path("/sys/class/net")
+Prober = Callable[[str, ipaddress.IPv4Address], str | None]
+
+
+def bridge_problem(bridge: str, network: str, sys_net: Path = SYS_NET) -> str | None:
+    """Why network `network` cannot use `bridge` (one line), or None when it is an existing bridge that is up."""
+    link = sys_net / bridge
+    if not link.exists():
+        return (f"network {network}: bridge {bridge} does not exist on this machine (the lab uses an existing "
+                f"bridge as it is and never creates one: make it first, see docs/real-networks.md)")
+    if not (link / "bridge").is_dir():
+        return (f"network {network}: {bridge} is not a bridge (put the LAN's NIC into a bridge, see "
+                "docs/real-networks.md)")
+    if not int((link / "flags").read_text(), 16) & 1:  # IFF_UP, as the admin set it (no port needs a carrier)
+        return f"network {network}: bridge {bridge} is down ('ip link set {bridge} up')"
+    return None
+
+
+def machine_addresses(ip_addr_output: str) -> set[ipaddress.IPv4Address]:
+    """This machine's own IPv4 addresses in ``ip -o -4 addr show dev BRIDGE`` (a probe does not see them: this
+    machine is their holder)."""
+    held = set()
+    for line in ip_addr_output.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "inet":
+            held.add(ipaddress.IPv4Interface(fields[3]).ip)
+    return held
+
+
+def taken_addresses(bridge: str, planned: Iterable[tuple[str, ipaddress.IPv4Address]],
+                    own: set[ipaddress.IPv4Address], probe: Prober = holder) -> list[str]:
+    """Each planned (host, address) that this machine holds on `bridge` (`own`) or that already answers there,
+    as one line naming who holds it."""
+    problems = []
+    for host, address in planned:
+        if address in own:
+            problems.append(f"{host}: {address} is this machine's own address on bridge {bridge}: give {host} "
+                            "another address")
+            continue
+        mac = probe(bridge, address)
+        if mac is not None:
+            problems.append(f"{host}: {address} already answers on bridge {bridge} (from {mac}): give {host} "
+                            f"another address, or free that one")
+    return problems
