@@ -17,6 +17,7 @@ from pathlib import Path
 LEASE_SECONDS = 3600  # long enough that no renewal happens during a lab's checks; dnsmasq's minimum is 120
 _HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class DhcpConfigError(ValueError):
@@ -25,10 +26,12 @@ class DhcpConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Reservation:
-    """One lab host: the host name its DHCP client sends, and the address it gets."""
+    """One lab host: the host name its DHCP client sends (or its MAC, where the lab knows it), and the address it
+    gets."""
 
     host_name: str
     address: ipaddress.IPv4Address
+    mac: str | None = None  # aa:bb:cc:dd:ee:ff: matched by it instead of the name
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ def render(network: DhcpNetwork) -> str:
                                   f"{network.subnet}")
         if reservation.address == network.server_address:
             raise DhcpConfigError(f"{reservation.host_name}: {reservation.address} is the bridge's own address")
+        if reservation.mac is not None and not _MAC.match(reservation.mac):
+            raise DhcpConfigError(f"{reservation.host_name}: {reservation.mac!r} is not a MAC like 02:00:00:00:00:01")
         seen.add(reservation.address)
-        lines.append(f"dhcp-host={reservation.host_name},{reservation.address}")
+        lines.append(f"dhcp-host={reservation.mac or reservation.host_name},{reservation.address}")
     return "\n".join(lines) + "\n"
