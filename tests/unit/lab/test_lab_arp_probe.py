@@ -1,5 +1,5 @@
-"""ARP probes (lab.arp_probe): the frames, pure; and a real probe on a veth into a namespace of the test's own, where
-the probed address is taken or free (the probe's broadcasts stay on that veth)."""
+"""ARP probes (lab.plumbing.arp_probe): the frames, pure; and a real probe on a veth into a namespace of the test's own,
+where the probed address is taken or free (the probe's broadcasts stay on that veth)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ipaddress
 
 from netns_helpers import Netns
 
-from lab.arp_probe import claimant, holder, interface_mac, mac_text, probe_frame
+from lab.plumbing.arp_probe import claimant, holder, interface_mac, mac_text, probe_frame
 
 OURS, THEIRS = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 TAKEN, FREE = ipaddress.IPv4Address("192.168.182.20"), ipaddress.IPv4Address("192.168.182.21")

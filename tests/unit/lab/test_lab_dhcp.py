@@ -1,5 +1,6 @@
-"""A lab network's DHCP server: dnsmasq's configuration (lab.dhcp_config, pure), and a real dnsmasq (lab.dhcp) that a
-real dhclient gets its planned address from, in two network namespaces of the test's own joined by a veth."""
+"""A lab network's DHCP server: dnsmasq's configuration (lab.plumbing.dhcp_config, pure), and a real dnsmasq
+(lab.plumbing.dhcp) that a real dhclient gets its planned address from, in two network namespaces of the test's own
+joined by a veth."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 import pytest
 from netns_helpers import Netns
 
-from lab.dhcp import DhcpError, leases, running_pid, start, stop
-from lab.dhcp_config import DhcpConfigError, DhcpNetwork, Reservation, render
+from lab.plumbing.dhcp import DhcpError, leases, running_pid, start, stop
+from lab.plumbing.dhcp_config import DhcpConfigError, DhcpNetwork, Reservation, render
 
 SUBNET = ipaddress.IPv4Network("192.168.185.0/24")
 BRIDGE_ADDRESS = ipaddress.IPv4Address("192.168.185.1")

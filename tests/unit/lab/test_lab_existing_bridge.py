@@ -1,6 +1,6 @@
-"""A lab network on an existing bridge (lab.existing_bridge): refused in one line when the bridge is missing, not a
-bridge or down; a planned address that this machine holds or that answers there is refused. On real links of the
-test's own: a bridge rnbrXXXX and a veth into a namespace that holds an address (nothing leaves them)."""
+"""A lab network on an existing bridge (lab.plumbing.existing_bridge): refused in one line when the bridge is missing,
+not a bridge or down; a planned address that this machine holds or that answers there is refused. On real links of
+the test's own: a bridge rnbrXXXX and a veth into a namespace that holds an address (nothing leaves them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from netns_helpers import Netns
 
-from lab.existing_bridge import bridge_problem, machine_addresses, taken_addresses
+from lab.plumbing.existing_bridge import bridge_problem, machine_addresses, taken_addresses
 
 TAKEN, FREE = ipaddress.IPv4Address("192.168.185.20"), ipaddress.IPv4Address("192.168.185.21")
 

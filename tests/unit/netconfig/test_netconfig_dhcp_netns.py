@@ -1,6 +1,6 @@
 """An interface that came up by DHCP (``iface X inet dhcp``, as the Debian installer writes it) moved to its static
 address for real, and rolled back to DHCP: real ifupdown, real dhclient, and a real DHCP server (the lab's dnsmasq,
-lab.dhcp) in a second namespace of the test's own at the veth's other end.
+lab.plumbing.dhcp) in a second namespace of the test's own at the veth's other end.
 
 Afterwards no dhclient runs for the interface and the default route stays via the gateway; the rollback brings the
 DHCP stanza up again (dhclient runs, the lease's address is back). /etc/resolv.conf inside the namespace is a file
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from netns_helpers import Netns
 
-from lab.dhcp import start, stop
-from lab.dhcp_config import DhcpNetwork, Reservation
+from lab.plumbing.dhcp import start, stop
+from lab.plumbing.dhcp_config import DhcpNetwork, Reservation
 
 SUBNET = ipaddress.IPv4Network("192.168.185.0/24")
 GATEWAY = "192.168.185.1"  # the server side's address: the router the DHCP server names

@@ -1,4 +1,4 @@
-"""The DHCP server of a lab network, as dnsmasq configuration text: pure, no I/O (lab.dhcp runs it).
+"""The DHCP server of a lab network, as dnsmasq configuration text: pure, no I/O (lab.plumbing.dhcp runs it).
 
 A lab network whose hosts start like an installed Debian (``iface eth0 inet dhcp``) gets a dnsmasq bound to that
 network's bridge, on the lab machine, answering DHCP only: no DNS (port=0), no range for strangers (``static``:

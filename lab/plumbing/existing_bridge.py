@@ -1,8 +1,7 @@
-"""A lab network on an existing bridge of this machine (``networks: {lan: {subnet: …, bridge: br0}}``), checked
-before the lab uses it: the bridge exists and is a bridge, and no planned address of the lab already answers on
-it (an ARP probe each, lab.arp_probe). The lab plugs its hosts into such a bridge and unplugs them again; it never
-creates it, changes its addresses or removes it (docs/real-networks.md).
-"""
+"""A lab network on an existing bridge of this machine (``networks: {lan: {subnet: …, bridge: br0}}``), checked before
+the lab uses it: the bridge exists and is a bridge, and no planned address of the lab already answers on it (an ARP
+probe each, lab.plumbing.arp_probe). The lab plugs its hosts into such a bridge and unplugs them again; it never
+creates it, changes its addresses or removes it (docs/real-networks.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lab.arp_probe import holder
+from lab.plumbing.arp_probe import holder
 
 SYS_NET = Path("/sys/class/net")
 Prober = Callable[[str, ipaddress.IPv4Address], str | None]

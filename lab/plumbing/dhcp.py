@@ -1,7 +1,6 @@
-"""Runs the DHCP server of a lab network (dnsmasq, configured by lab.dhcp_config): started by `lab up`, stopped by
-`lab down`, one process per network, known by its pid file and its own configuration path (never another dnsmasq,
-such as libvirt's). The leases are read back from its lease file.
-"""
+"""Runs the DHCP server of a lab network (dnsmasq, configured by lab.plumbing.dhcp_config): started by `lab up`, stopped
+by `lab down`, one process per network, known by its pid file and its own configuration path (never another dnsmasq,
+such as libvirt's). The leases are read back from its lease file."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.dhcp_config import DhcpNetwork, render
+from lab.plumbing.dhcp_config import DhcpNetwork, render
 
 DNSMASQ = "dnsmasq"
 STOP_WAIT_S = 5.0
