@@ -119,6 +119,8 @@ class LibvirtLab:
         if self.config.topology.mgmt_network:
             raise LabError(f"{self.config.topology.source}: management.network (one NIC per host) works with "
                            f"containers (LAB_PROVIDER=nspawn); VMs keep a management network of their own")
+        if not self.config.hosts:  # external hosts only: no VM, no box, no Vagrant (its 'default' machine)
+            return self.config
         require_tools()
         ensure_libvirtd(self.log)
         step = time.monotonic()
@@ -142,6 +144,8 @@ class LibvirtLab:
 
     def up(self) -> list[Connection]:
         """The VMs booted with Vagrant (which reads the lab's record, saved after prepare())."""
+        if not self.config.hosts:
+            return []
         env = self._vagrant_env()
         self._stop_failed_vms()
         self._vagrant_up(env)
@@ -296,7 +300,9 @@ class LibvirtLab:
         self.log(f"boot ({'KVM' if driver == 'kvm' else 'software emulation, TCG'}): "
                  f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
         log_path = self.config.vagrant_log
-        args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
+        # by name: with no machine named, Vagrant would also make the Vagrantfile's implicit 'default' one
+        args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color",
+                *(host.name for host in self.config.hosts)]
         failures: list[str] = []
         with log_path.open("w") as log_file:
             process = subprocess.Popen(args, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
