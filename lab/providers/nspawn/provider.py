@@ -23,6 +23,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.images.rootfs import ensure_rootfs
 from lab.model import MGMT_INTERFACE, MGMT_NETWORK, Connection, Host
+from lab.plumbing.existing_bridge import bridge_problem, machine_addresses, taken_addresses
 from lab.plumbing.shell import require_unrouted, run, succeeds, unmount
 from lab.plumbing.ssh import answers, ensure_keypair, wait_for_ssh
 from lab.providers.nspawn.snapshot import copy_tree, frozen_containers, process_state, stat_fields
@@ -60,7 +61,10 @@ class NspawnLab:
     def __init__(self, config: LabConfig, log: Callable[[str], None] = print) -> None:
         self.config = config
         self.log = log
-        self.bridges = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
+        self.bridges = {network.name: network.bridge or f"{config.name}-{network.name}"
+                        for network in config.topology.networks}
+        # networks on an existing bridge of this machine: used as they are, never made, changed or removed
+        self.existing = {network.name: network.bridge for network in config.topology.networks if network.bridge}
         # a lab network that is also the management network (the one-NIC case) is that network's bridge
         shared = config.topology.mgmt_network
         self.mgmt_bridge = self.bridges[shared] if shared else f"{config.name}-mgmt"
@@ -110,6 +114,7 @@ class NspawnLab:
                 self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
                 self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
             started.append(host)
+        self._probe_planned_addresses(started)
         reached.update(self._boot_hosts(started, with_disk))
         self._remove_surplus_hosts()
         self._remove_surplus_bridges()
@@ -197,13 +202,30 @@ class NspawnLab:
         if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
             run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
         run(["ip", "link", "set", self.mgmt_bridge, "up"])
+        for network, bridge in self.existing.items():
+            problem = bridge_problem(bridge, network)
+            if problem is not None:
+                raise LabError(problem)
         for bridge in self.bridges.values():
-            if bridge == self.mgmt_bridge:
+            if bridge == self.mgmt_bridge or bridge in self.existing.values():
                 continue
             if not _link_exists(bridge):
                 run(["ip", "link", "add", bridge, "type", "bridge"])
                 run(["ip", "link", "set", "dev", bridge, "alias", str(self.config.state_dir)])
             run(["ip", "link", "set", bridge, "up"])
+
+    def _probe_planned_addresses(self, hosts: list[Host]) -> None:
+        """Refuses (one line) a planned address of a host about to boot on an existing bridge that this machine
+        holds or that already answers there (ARP probes): it would be taken twice."""
+        problems = []
+        for network, bridge in self.existing.items():
+            planned = [(host.name, interface.address.ip) for host in hosts
+                       if (interface := host.interface_on(network)) is not None]
+            if planned:
+                own = machine_addresses(run(["ip", "-o", "-4", "addr", "show", "dev", bridge]).stdout)
+                problems += taken_addresses(bridge, planned, own)
+        if problems:
+            raise LabError("; ".join(problems))
 
     def _own_bridges(self) -> list[str]:
         """Every bridge of this lab on the machine (each carries the lab's state directory as its alias)."""
