@@ -85,21 +85,21 @@ def test_the_lab_says_how_to_authorize_its_key_then_provisions_the_real_machine_
 
     refused = lab(topology, "up")
     assert refused.returncode != 0
-    assert f"laptop: cannot log in to {machine.ssh_target} with the lab's key; authorize it: {authorize}" in (
-        refused.stderr.splitlines()), refused.stderr[-2000:]
+    hint = f"lab: error: laptop: cannot log in to {machine.ssh_target} with the lab's key; authorize it: {authorize}"
+    assert hint in refused.stderr.splitlines(), refused.stderr[-2000:]
     assert "password" not in refused.stderr.lower()
 
     machine.authorize(public_line + "\n")
     up = lab(topology, "up", timeout=600)
     assert up.returncode == 0, (up.stdout + up.stderr)[-4000:]
     assert f"lab '{LAB_NAME}' is up" in up.stdout + up.stderr  # provisioned and checked (the checks passed)
-    known = (REPO / ".lab" / LAB_NAME / "ssh" / "known_hosts").read_text()
+    known = (REPO / ".lab" / LAB_NAME / "ssh" / "known_hosts.external").read_text()
     assert known.count(str(machine.address.ip)) == 1
 
     again = lab(topology, "up", timeout=600)
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     assert "host key added" not in again.stdout + again.stderr  # learnt once
-    assert (REPO / ".lab" / LAB_NAME / "ssh" / "known_hosts").read_text().count(str(machine.address.ip)) == 1
+    assert (REPO / ".lab" / LAB_NAME / "ssh" / "known_hosts.external").read_text().count(str(machine.address.ip)) == 1
 
 
 def test_lab_down_leaves_the_bridge_and_the_machine_alone(lan: Lan, machine: RealMachine, topology: Path) -> None:
