@@ -9,7 +9,10 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from lab.errors import LabError
+from lab.model import Host, Network
 from lab.plumbing.arp_probe import holder
+from lab.plumbing.shell import run
 
 SYS_NET = Path("/sys/class/net")
 Prober = Callable[[str, ipaddress.IPv4Address], str | None]
@@ -55,3 +58,23 @@ def taken_addresses(bridge: str, planned: Iterable[tuple[str, ipaddress.IPv4Addr
             problems.append(f"{host}: {address} already answers on bridge {bridge} (from {mac}): give {host} "
                             f"another address, or free that one")
     return problems
+
+
+def require_usable(networks: Iterable[Network], booting: Iterable[Host], probe: Prober = holder) -> None:
+    """Before hosts boot: every network on an existing bridge has a usable bridge, and no planned address of a
+    host in `booting` on it is taken (this machine's own, or answering an ARP probe). LabError (one line) if not."""
+    hosts = list(booting)
+    problems = []
+    for network in networks:
+        if network.bridge is None:
+            continue
+        problem = bridge_problem(network.bridge, network.name)
+        if problem is not None:
+            raise LabError(problem)
+        planned = [(host.name, interface.address.ip) for host in hosts
+                   if (interface := host.interface_on(network.name)) is not None]
+        if planned:
+            own = machine_addresses(run(["ip", "-o", "-4", "addr", "show", "dev", network.bridge]).stdout)
+            problems += taken_addresses(network.bridge, planned, own, probe)
+    if problems:
+        raise LabError("; ".join(problems))

@@ -29,6 +29,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.images.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
 from lab.model import MGMT_NETWORK, Connection, Host
+from lab.plumbing.existing_bridge import require_usable
 from lab.plumbing.progress import VagrantSteps, heartbeat
 from lab.plumbing.shell import require_unrouted, run
 from lab.plumbing.ssh import ssh_command
@@ -122,6 +123,9 @@ class LibvirtLab:
         if not self.config.hosts:  # external hosts only: no VM, no box, no Vagrant (its 'default' machine)
             return self.config
         require_tools()
+        # existing bridges (public networks): usable, and no planned address taken (running VMs are not probed)
+        require_usable(self.config.topology.networks,
+                       [host for host in self.config.hosts if self._domain_state(self.domain(host.name)) != "running"])
         ensure_libvirtd(self.log)
         step = time.monotonic()
         box = self._choose_box()  # first: the KVM probe boots the local box's kernel, which a fresh machine lacks

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 from netns_helpers import Netns
 
-from lab.plumbing.existing_bridge import bridge_problem, machine_addresses, taken_addresses
+from lab.errors import LabError
+from lab.model import Host, Interface, Network
+from lab.plumbing.existing_bridge import bridge_problem, machine_addresses, require_usable, taken_addresses
 
 TAKEN, FREE = ipaddress.IPv4Address("192.168.185.20"), ipaddress.IPv4Address("192.168.185.21")
 
@@ -63,3 +65,15 @@ def test_this_machines_own_address_on_the_bridge_is_refused_without_a_probe() ->
 
     assert taken_addresses("br0", [("server", ipaddress.IPv4Address("192.168.185.2"))], own, probe=never) == [
         "server: 192.168.185.2 is this machine's own address on bridge br0: give server another address"]
+
+
+def test_before_hosts_boot_a_missing_bridge_or_a_taken_address_stops_the_lab_in_one_line(bridge: str) -> None:
+    ip("link", "set", bridge, "up")
+    lan = Network("lan", ipaddress.IPv4Network("192.168.185.0/24"), bridge=bridge)
+    server = Host("server", "chat_server", 0, (Interface("eth1", "lan", ipaddress.IPv4Interface(f"{TAKEN}/24")),),
+                  None)
+    with pytest.raises(LabError, match=rf"^server: {TAKEN} already answers on bridge {bridge} \(from "):
+        require_usable([lan], [server])
+    require_usable([lan], [])  # the bridge alone is fine
+    with pytest.raises(LabError, match=r"^network lan: bridge rnnosuch0 does not exist"):
+        require_usable([Network("lan", lan.subnet, bridge="rnnosuch0")], [server])
