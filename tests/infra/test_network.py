@@ -47,3 +47,13 @@ def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
         assert crossed == hops, f"{client.name}: expected {hops} router(s) on the way, saw {crossed}: {ping.stdout}"
         port = client.host.run(f"nc -z -w 3 -s {interface.address.ip} {chat_address} {server.chat_port}")
         assert port.rc == 0, f"{client.name}: chat port {chat_address}:{server.chat_port} not reachable"
+
+
+def test_no_dhcp_client_runs_for_an_interface_with_a_static_address(all_hosts: list[LabHost]) -> None:
+    """A host that started by DHCP (the installer's `iface eth0 inet dhcp`) and was moved to its static address
+    runs no dhclient for that interface any more: it would put the leased address back."""
+    for lab_host in all_hosts:
+        clients = lab_host.host.run("ps -eo args= | grep -E '^(/usr/sbin/|/sbin/)?dhclient ' || true").stdout
+        for interface in lab_host.interfaces:
+            running = [line for line in clients.splitlines() if interface.name in line.split()]
+            assert not running, f"{lab_host.name}: a DHCP client still runs for {interface.name}: {running}"
