@@ -66,9 +66,14 @@ lab-e2e: venv
 
 # A machine the lab did not create (the test's own container, on a LAN bridge of the test's own) with a lab server
 # on that bridge: tests/e2e (docs/real-networks.md). Names: E2E_EXTERNAL_LAB, E2E_EXTERNAL_BRIDGE, E2E_EXTERNAL_SUBNET.
+E2E_EXTERNAL_LAB ?= e2ex
+E2E_EXTERNAL_BRIDGE ?= e2ebr0
+E2E_EXTERNAL_SUBNET ?= 192.168.157.0/24
+E2E_EXTERNAL_MGMT ?= 10.199.61.0/24
 external-e2e: venv
-	E2E_EXTERNAL_LAB=e2ex E2E_EXTERNAL_BRIDGE=e2ebr0 E2E_EXTERNAL_SUBNET=192.168.157.0/24 \
-	  LAB_MGMT_SUBNET=10.199.61.0/24 PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
+	E2E_EXTERNAL_LAB=$(E2E_EXTERNAL_LAB) E2E_EXTERNAL_BRIDGE=$(E2E_EXTERNAL_BRIDGE) \
+	  E2E_EXTERNAL_SUBNET=$(E2E_EXTERNAL_SUBNET) LAB_MGMT_SUBNET=$(E2E_EXTERNAL_MGMT) \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
 # port's errors) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.
