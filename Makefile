@@ -13,7 +13,7 @@ export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 LAB := $(PY) -m lab
 
 .PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
-	lab-chat lab-down lab-graph lab-e2e vm-e2e box vm-deps clean
+	lab-chat lab-down lab-graph lab-e2e external-e2e vm-e2e box vm-deps clean
 .PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e
 
 help:
@@ -61,8 +61,19 @@ lab-e2e: venv
 	@if [ "$$(id -u)" != 0 ]; then \
 	  echo "SKIPPED container lab end to end: it needs root (systemd-nspawn, bridges); run 'sudo make test'"; \
 	else \
-	  PY=$(PY) MAKE=$(MAKE) tools/lab-e2e nspawn $(E2E_LABS); \
+	  PY=$(PY) MAKE=$(MAKE) tools/lab-e2e nspawn $(E2E_LABS) && $(MAKE) --no-print-directory external-e2e; \
 	fi
+
+# A machine the lab did not create (the test's own container, on a LAN bridge of the test's own) with a lab server
+# on that bridge: tests/e2e (docs/real-networks.md). Names: E2E_EXTERNAL_LAB, E2E_EXTERNAL_BRIDGE, E2E_EXTERNAL_SUBNET.
+E2E_EXTERNAL_LAB ?= e2ex
+E2E_EXTERNAL_BRIDGE ?= e2ebr0
+E2E_EXTERNAL_SUBNET ?= 192.168.157.0/24
+E2E_EXTERNAL_MGMT ?= 10.199.61.0/24
+external-e2e: venv
+	E2E_EXTERNAL_LAB=$(E2E_EXTERNAL_LAB) E2E_EXTERNAL_BRIDGE=$(E2E_EXTERNAL_BRIDGE) \
+	  E2E_EXTERNAL_SUBNET=$(E2E_EXTERNAL_SUBNET) LAB_MGMT_SUBNET=$(E2E_EXTERNAL_MGMT) \
+	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
 # port's errors) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.

@@ -15,6 +15,9 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 - ``plumbing.shell``: running commands (one-line LabError), log lines, tables
 - ``plumbing.ssh``: the lab's SSH options, ControlMaster sockets, waiting for SSH
 - ``plumbing.progress``: heartbeat lines while a step is silent, Vagrant's steps
+- ``plumbing.arp_probe``: ARP probes (RFC 5227): whether an address already answers on a LAN
+- ``plumbing.existing_bridge``: an existing bridge a lab network uses, checked (exists, up, planned addresses free)
+- ``plumbing.dhcp_config``, ``plumbing.dhcp``: a lab network's DHCP server: dnsmasq's configuration (pure); running it
 4. images and outputs (rendered from the model)
 - ``images.rootfs``: the cached Debian root filesystem (debootstrap) the hosts boot from
 - ``images.box``: the VMs' local Vagrant box, built offline from that root filesystem

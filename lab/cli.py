@@ -112,6 +112,15 @@ def command_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_key(args: argparse.Namespace) -> int:
+    public, commands = driver.lab_key()
+    print(public)
+    print("authorize it on a machine the lab does not create (it asks that user's password once):")
+    for command in commands:
+        print(command)
+    return 0
+
+
 def command_resolve(args: argparse.Namespace) -> int:
     print(json.dumps(driver.resolved_record(args.provider), indent=1))
     return 0
@@ -170,7 +179,7 @@ def command_capture(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": command_up, "test": command_test, "provision": command_provision, "status": command_status,
     "ssh": command_ssh, "chat": command_chat, "down": command_down, "graph": command_graph,
-    "resolve": command_resolve, "box": command_box, "exec": command_exec, "logs": command_logs,
+    "resolve": command_resolve, "key": command_key, "box": command_box, "exec": command_exec, "logs": command_logs,
     "snapshot": command_snapshot, "capture": command_capture,
 }
 
@@ -190,6 +199,8 @@ def add_lab_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     chat.add_argument("host", nargs="?")
     sub.add_parser("down", help="remove every host, bridge, mount and namespace of the lab")
     sub.add_parser("graph", help="draw the lab (from LAB_TOPOLOGY's file, or the running lab) as SVG and PNG")
+    sub.add_parser("key", help="print the lab's public SSH key and the command that authorizes it on each external "
+                              "host (before the first 'lab up' too)")
     resolve = sub.add_parser("resolve", help="print the resolved topology as JSON (what the Vagrantfile reads)")
     resolve.add_argument("--provider", choices=("nspawn", "libvirt"), default="libvirt")
     box = sub.add_parser("box", help="build the VM lab's local Vagrant box (only when its inputs changed)")

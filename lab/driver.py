@@ -20,12 +20,21 @@ from lab.errors import LabError
 from lab.model import Connection, Host, Topology
 from lab.outputs.inventory import moved_to_static, read_connections, write_inventory
 from lab.plumbing.shell import log, run
-from lab.plumbing.ssh import answers, close_control_masters, connection_command, remove_control_dir
+from lab.plumbing.ssh import (
+    answers,
+    authorize_command,
+    close_control_masters,
+    connection_command,
+    control_dir,
+    ensure_key,
+    ensure_keypair,
+    remove_control_dir,
+)
 from lab.providers import decide_provider, make_provider
-from lab.providers.external import external_connections
+from lab.providers.external import external_connections, external_targets
 from lab.providers.libvirt.vagrant import manual_settings
 from lab.provision import check, provision
-from lab.state import LabConfig, save_state
+from lab.state import LabConfig, key_path_in, save_state
 
 CHAT_SERVICE = "chatlab-chat"  # the chat_server role's chat_server_service
 STATUS_WORKERS = 8
@@ -43,6 +52,8 @@ def up() -> LabConfig:
     log(f"lab '{config.name}' from {config.topology.source}: {len(config.topology.hosts)} hosts, "
         f"{len(config.topology.networks)} network(s); provider: {name} ({reason})")
     close_control_masters(config)  # a shared SSH connection may still lead to a host that is gone
+    control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)  # every lab's, external hosts only too
+    ensure_keypair(config)
     provider = make_provider(config)
     config = provider.prepare()  # with what the provider chose (box, driver)
     save_state(config)  # the Vagrantfile reads it
@@ -124,6 +135,17 @@ def status_record(config: LabConfig, hosts: list[dict[str, Any]]) -> dict[str, A
     return {"name": config.name, "state": "up" if healthy(hosts) else "degraded", "provider": config.provider,
             "provider_settings": config.provider_settings, "topology": model.to_json(config.topology),
             "inventory": str(config.inventory_path), "hosts": hosts}
+
+
+# ---- key, graph and resolve: from the file alone -------------------------------------------------------------------
+def lab_key() -> tuple[str, list[str]]:
+    """`lab key`: the lab's public key (made now if the lab has none yet) and, for each external host of its
+    topology (or for USER@HOST when it has none), the one command that authorizes it there."""
+    topology, state_dir = topology_to_show()
+    key = ensure_key(key_path_in(state_dir), topology.name)
+    config = LabConfig(topology, "nspawn", state_dir, {})  # only its names and paths are used
+    targets = [authorize_command(key, user, address, port) for _, user, address, port in external_targets(config)]
+    return key.with_name(key.name + ".pub").read_text().strip(), targets or [f"ssh-copy-id -i {key}.pub USER@HOST"]
 
 
 # ---- graph and resolve: from the file alone ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Network:
     name: str
     subnet: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address | None = None  # the address of the router on it, if any
+    bridge: str | None = None  # an existing bridge of this machine it is (docs/real-networks.md); None: the lab's own
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,8 @@ def to_json(topology: Topology) -> dict[str, Any]:
         "chat_port": topology.chat_port,
         "management_subnet": str(topology.mgmt_subnet) if topology.mgmt_subnet else None,
         "management_network": topology.mgmt_network,
-        "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None}
-                     for n in topology.networks],
+        "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None,
+                      "bridge": n.bridge} for n in topology.networks],
         "hosts": [
             {
                 "name": h.name, "role": h.role, "index": h.index,
@@ -130,7 +131,8 @@ def to_json(topology: Topology) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> Topology:
     networks = tuple(Network(n["name"], ipaddress.IPv4Network(n["subnet"]),
-                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None) for n in data["networks"])
+                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None, n.get("bridge"))
+                     for n in data["networks"])
     hosts = tuple(
         Host(h["name"], h["role"], h["index"],
              tuple(Interface(i["name"], i["network"], ipaddress.IPv4Interface(i["address"]),

@@ -69,11 +69,22 @@ class LabConfig:
     @property
     def key_path(self) -> Path:
         """The lab's own SSH key (its public half goes onto every lab host)."""
-        return self.state_dir / "ssh" / "id_ed25519"
+        return key_path_in(self.state_dir)
 
     @property
     def known_hosts_path(self) -> Path:
+        """The host keys of the hosts the provider made (it rewrites the file on every `lab up`)."""
         return self.state_dir / "ssh" / "known_hosts"
+
+    @property
+    def external_known_hosts_path(self) -> Path:
+        """The host keys of the external hosts, learnt on first sight and kept (no provider writes it)."""
+        return self.state_dir / "ssh" / "known_hosts.external"
+
+    @property
+    def known_hosts_files(self) -> str:
+        """ssh's UserKnownHostsFile value: both files."""
+        return f"{self.known_hosts_path} {self.external_known_hosts_path}"
 
     @property
     def results_path(self) -> Path:
@@ -106,6 +117,11 @@ class LabConfig:
     @property
     def vagrant_log(self) -> Path:
         return self.state_dir / "vagrant-up.log"
+
+
+def key_path_in(state_dir: Path) -> Path:
+    """The lab's SSH key in its state directory (also before the lab's first `lab up`: `lab key`)."""
+    return state_dir / "ssh" / "id_ed25519"
 
 
 def state_dir_for(name: str, root: Path | None = None) -> Path:

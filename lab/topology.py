@@ -203,7 +203,7 @@ def _networks(check: _Checker, value: Any) -> dict[str, Network]:
     for name, raw in value.items():
         path = f"networks.{name}"
         check.text(name, path, NETWORK_NAME_PATTERN, "a network name (1-6 of a-z and 0-9, starting with a letter)")
-        settings = check.mapping(raw, path, {"subnet", "gateway"}, {"subnet"})
+        settings = check.mapping(raw, path, {"subnet", "gateway", "bridge"}, {"subnet"})
         subnet = check.subnet(settings["subnet"], f"{path}.subnet")
         gateway = check.address(settings["gateway"], f"{path}.gateway") if "gateway" in settings else None
         if gateway is not None and (gateway not in subnet or gateway in (subnet.network_address,
@@ -212,7 +212,9 @@ def _networks(check: _Checker, value: Any) -> dict[str, Network]:
         for other in networks.values():
             if subnet.overlaps(other.subnet):
                 raise check.fail(f"{path}.subnet", f"{subnet} overlaps network {other.name!r} ({other.subnet})")
-        networks[name] = Network(name, subnet, gateway)
+        bridge = (check.text(settings["bridge"], f"{path}.bridge", INTERFACE_PATTERN, "a bridge name")
+                  if "bridge" in settings else None)
+        networks[name] = Network(name, subnet, gateway, bridge)
     return networks
 
 
@@ -235,6 +237,9 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
             raise check.fail("management.network", f"network {mgmt_network!r} is not defined under 'networks'")
         if mgmt_subnet is not None:
             raise check.fail("management", "give either a subnet of its own or a lab network, not both")
+        if networks[mgmt_network].bridge is not None:
+            raise check.fail("management.network", f"network {mgmt_network!r} is an existing bridge (bridge: "
+                             f"{networks[mgmt_network].bridge}): the management network is the lab's own")
         mgmt_subnet = networks[mgmt_network].subnet
     if mgmt_subnet is not None and mgmt_network is None:
         network = _overlapping(networks.values(), mgmt_subnet)
@@ -293,7 +298,7 @@ def _with_gateways(networks: dict[str, Network], entries: list[_HostEntry]) -> d
         gateway = network.gateway
         if gateway is None and routed:
             gateway = network.subnet.network_address + 1
-        result[name] = Network(name, network.subnet, gateway)
+        result[name] = replace(network, gateway=gateway)
     return result
 
 

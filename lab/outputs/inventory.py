@@ -48,7 +48,7 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
         return values
 
     common_args = (
-        f"-o UserKnownHostsFile={config.known_hosts_path} -o StrictHostKeyChecking=yes "
+        f"-o 'UserKnownHostsFile={config.known_hosts_files}' -o StrictHostKeyChecking=yes "
         f"-o ControlMaster=auto -o ControlPath={control_dir(config)}/%C -o ControlPersist=60s"
     )
     topology = config.topology

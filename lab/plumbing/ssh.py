@@ -24,17 +24,26 @@ def control_dir(config: LabConfig) -> Path:
 
 
 def ensure_keypair(config: LabConfig) -> Path:
-    key = config.key_path
+    return ensure_key(config.key_path, config.name)
+
+
+def ensure_key(key: Path, lab: str) -> Path:
+    """The lab's key pair at `key`, made once."""
     if not key.is_file():
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"chatlab-{config.name}", "-f", str(key)])
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"chatlab-{lab}", "-f", str(key)])
     return key
+
+
+def authorize_command(key: Path, user: str, address: str, port: int = 22) -> str:
+    """The one command that authorizes the lab's key for user@address (asks that user's password once)."""
+    return f"ssh-copy-id -i {key}.pub {'' if port == 22 else f'-p {port} '}{user}@{address}"
 
 
 def ssh_options(config: LabConfig) -> list[str]:
     control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     return [
-        "-o", f"UserKnownHostsFile={config.known_hosts_path}", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={config.known_hosts_files}", "-o", "StrictHostKeyChecking=yes",
         "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir(config)}/%C", "-o", "ControlPersist=60s",
         "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
     ]

@@ -60,7 +60,3 @@ class BackgroundSession:
         self.host.run(f"rm -f {self.hold}")
         return self.wait_for("* bye")
 
-
-def rooms_line(output: str) -> list[str]:
-    """The `* rooms: ...` answers in a session's output, in order."""
-    return [line for line in output.splitlines() if line.startswith("* rooms:")]

@@ -7,6 +7,7 @@ import ipaddress
 import re
 
 from lab_hosts import LabHost
+from outputs import routers_crossed, stanza_address
 
 
 def test_lab_interfaces_hold_their_static_addresses(all_hosts: list[LabHost]) -> None:
@@ -22,12 +23,14 @@ def test_interfaces_file_holds_exactly_one_stanza_per_lab_interface(all_hosts: l
         for interface in lab_host.interfaces:
             stanzas = re.findall(rf"^\s*iface\s+{re.escape(interface.name)}\s+inet\s+(\S+)", text, re.MULTILINE)
             assert stanzas == ["static"], f"{lab_host.name}: inet stanzas for {interface.name}: {stanzas}"
-            assert f"address {interface.address}" in text, f"{lab_host.name}: no 'address {interface.address}' line"
+            written = stanza_address(text, interface.name)  # `address A/P`, or `address A` + `netmask M`
+            assert written == interface.address, f"{lab_host.name}: {interface.name}'s stanza gives {written}"
 
 
 def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
     chat_address: ipaddress.IPv4Address, clients: list[LabHost], server: LabHost
 ) -> None:
+    initial_ttl = int(server.host.file("/proc/sys/net/ipv4/ip_default_ttl").content_string)
     for client in clients:
         path = client.path_to(chat_address)
         assert path is not None, f"{client.name}: the inventory gives it no way to {chat_address}"
@@ -39,7 +42,18 @@ def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
             assert f" via {via} " in f"{route} ", f"{client.name}: the route to the server skips router {via}: {route}"
         ping = client.host.run(f"ping -c 1 -W 3 -I {interface.name} {chat_address}")
         assert ping.rc == 0, f"{client.name}: no ping to {chat_address} over {interface.name}: {ping.stdout}"
-        hops = 0 if via is None else 1  # Linux answers with TTL 64, less one per router on the way back
-        assert f"ttl={64 - hops}" in ping.stdout, f"{client.name}: expected {hops} router(s) on the way: {ping.stdout}"
+        hops = 0 if via is None else 1  # the reply starts with the server's TTL, less one per router on the way back
+        crossed = routers_crossed(ping.stdout, initial_ttl)
+        assert crossed == hops, f"{client.name}: expected {hops} router(s) on the way, saw {crossed}: {ping.stdout}"
         port = client.host.run(f"nc -z -w 3 -s {interface.address.ip} {chat_address} {server.chat_port}")
         assert port.rc == 0, f"{client.name}: chat port {chat_address}:{server.chat_port} not reachable"
+
+
+def test_no_dhcp_client_runs_for_an_interface_with_a_static_address(all_hosts: list[LabHost]) -> None:
+    """A host that started by DHCP (the installer's `iface eth0 inet dhcp`) and was moved to its static address
+    runs no dhclient for that interface any more: it would put the leased address back."""
+    for lab_host in all_hosts:
+        clients = lab_host.host.run("ps -eo args= | grep -E '^(/usr/sbin/|/sbin/)?dhclient ' || true").stdout
+        for interface in lab_host.interfaces:
+            running = [line for line in clients.splitlines() if interface.name in line.split()]
+            assert not running, f"{lab_host.name}: a DHCP client still runs for {interface.name}: {running}"

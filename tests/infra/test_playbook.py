@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_hosts import LabHost
+from outputs import failure_messages, refusal
 from site_runs import ConvergedRuns, play
 
 
@@ -17,7 +18,9 @@ def test_site_refuses_the_interface_ansible_uses_without_a_confirm_timeout(
     server: LabHost, inventory_data: dict[str, Any], inventory: Path
 ) -> None:
     """With static_ip_confirm_timeout 0 (no confirmed change) the interface Ansible uses is refused, and the task's
-    msg is the reason itself. tests/infra/test_confirmed_apply.py moves it for real with a confirmed change."""
+    msg is the reason itself: among its reasons (a host that got eth0 by DHCP also has the default route there),
+    that the interface holds the address Ansible is connected to. tests/infra/test_confirmed_apply.py moves it for
+    real with a confirmed change."""
     management = inventory_data["_meta"]["hostvars"][server.name]["ansible_host"]
     holder = server.host.check_output(f"ip -o -4 addr show to {management}").split()
     assert holder, f"no interface of {server.name} holds {management}"
@@ -26,8 +29,10 @@ def test_site_refuses_the_interface_ansible_uses_without_a_confirm_timeout(
                         "static_ip_confirm_timeout": 0})
     result = play(inventory, "--limit", server.name, "-e", wrong)
     assert result.returncode != 0, "site.yml changed the interface Ansible is connected through"
-    flat = " ".join(result.stdout.split())
-    assert f"msg: 'refusing to change {holder[1]}: {holder[1]} holds {management}, the address of this SSH " in flat
+    message = failure_messages(result.stdout).get(server.name, "")
+    refused = refusal(message)
+    assert refused is not None and holder[1] in refused.interfaces, f"not a refusal of {holder[1]}: {message!r}"
+    assert refused.names_address(holder[1], management), f"the refusal does not give {management}: {message!r}"
     assert "'dict object'" not in result.stdout
     assert server.host.file("/etc/network/interfaces").content_string == before
 

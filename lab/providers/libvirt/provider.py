@@ -29,6 +29,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.images.box import BOX_NAME, PUBLIC_BOX, ensure_box, installed_boxes
 from lab.model import MGMT_NETWORK, Connection, Host
+from lab.plumbing.existing_bridge import require_usable
 from lab.plumbing.progress import VagrantSteps, heartbeat
 from lab.plumbing.shell import require_unrouted, run
 from lab.plumbing.ssh import ssh_command
@@ -119,7 +120,12 @@ class LibvirtLab:
         if self.config.topology.mgmt_network:
             raise LabError(f"{self.config.topology.source}: management.network (one NIC per host) works with "
                            f"containers (LAB_PROVIDER=nspawn); VMs keep a management network of their own")
+        if not self.config.hosts:  # external hosts only: no VM, no box, no Vagrant (its 'default' machine)
+            return self.config
         require_tools()
+        # existing bridges (public networks): usable, and no planned address taken (running VMs are not probed)
+        require_usable(self.config.topology.networks,
+                       [host for host in self.config.hosts if self._domain_state(self.domain(host.name)) != "running"])
         ensure_libvirtd(self.log)
         step = time.monotonic()
         box = self._choose_box()  # first: the KVM probe boots the local box's kernel, which a fresh machine lacks
@@ -142,6 +148,8 @@ class LibvirtLab:
 
     def up(self) -> list[Connection]:
         """The VMs booted with Vagrant (which reads the lab's record, saved after prepare())."""
+        if not self.config.hosts:
+            return []
         env = self._vagrant_env()
         self._stop_failed_vms()
         self._vagrant_up(env)
@@ -296,7 +304,9 @@ class LibvirtLab:
         self.log(f"boot ({'KVM' if driver == 'kvm' else 'software emulation, TCG'}): "
                  f"vagrant up {' '.join(h.name for h in self.config.hosts)} (console logs in {self.console_dir})")
         log_path = self.config.vagrant_log
-        args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color"]
+        # by name: with no machine named, Vagrant would also make the Vagrantfile's implicit 'default' one
+        args = ["vagrant", "up", "--provider=libvirt", "--no-provision", "--no-color",
+                *(host.name for host in self.config.hosts)]
         failures: list[str] = []
         with log_path.open("w") as log_file:
             process = subprocess.Popen(args, env={**os.environ, **env}, stdin=subprocess.DEVNULL,

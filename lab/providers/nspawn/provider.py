@@ -23,6 +23,11 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.images.rootfs import ensure_rootfs
 from lab.model import MGMT_INTERFACE, MGMT_NETWORK, Connection, Host
+from lab.plumbing.dhcp import DhcpError
+from lab.plumbing.dhcp import start as start_dhcp
+from lab.plumbing.dhcp import stop as stop_dhcp
+from lab.plumbing.dhcp_config import DhcpConfigError, DhcpNetwork, Reservation
+from lab.plumbing.existing_bridge import require_usable
 from lab.plumbing.shell import require_unrouted, run, succeeds, unmount
 from lab.plumbing.ssh import answers, ensure_keypair, wait_for_ssh
 from lab.providers.nspawn.snapshot import copy_tree, frozen_containers, process_state, stat_fields
@@ -50,6 +55,23 @@ auto {mgmt}
 iface {mgmt} inet static
     address {address}
 """
+# A host whose one NIC is on a lab network (the one-NIC case) starts as the Debian installer leaves it: DHCP on
+# eth0, from the lab's DHCP server on that network (lab.plumbing.dhcp); site.yml then moves it to its static address.
+# (The installer writes `allow-hotplug`: nothing hotplugs in a container, so `auto`.)
+INSTALLER_INTERFACES = """\
+# This file describes the network interfaces available on your system
+# and how to activate them. For more information, see interfaces(5).
+
+source /etc/network/interfaces.d/*
+
+# The loopback network interface
+auto lo
+iface lo inet loopback
+
+# The primary network interface
+auto {mgmt}
+iface {mgmt} inet dhcp
+"""
 
 
 class NspawnLab:
@@ -60,7 +82,10 @@ class NspawnLab:
     def __init__(self, config: LabConfig, log: Callable[[str], None] = print) -> None:
         self.config = config
         self.log = log
-        self.bridges = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
+        self.bridges = {network.name: network.bridge or f"{config.name}-{network.name}"
+                        for network in config.topology.networks}
+        # networks on an existing bridge of this machine: used as they are, never made, changed or removed
+        self.existing = {network.name: network.bridge for network in config.topology.networks if network.bridge}
         # a lab network that is also the management network (the one-NIC case) is that network's bridge
         shared = config.topology.mgmt_network
         self.mgmt_bridge = self.bridges[shared] if shared else f"{config.name}-mgmt"
@@ -92,6 +117,7 @@ class NspawnLab:
         rootfs = ensure_rootfs(self.log)
         key = ensure_keypair(self.config)
         self._ensure_bridges()
+        self._start_dhcp()
         started: list[Host] = []
         with_disk: set[str] = set()
         reached: dict[str, str] = {}  # where each host answers SSH
@@ -110,6 +136,7 @@ class NspawnLab:
                 self._remove_hosts({host.name: self.host_dir(host)}, signal.SIGKILL)  # not answering: nothing to save
                 self._prepare_root(host, rootfs, key.with_suffix(".pub").read_text())
             started.append(host)
+        require_usable(self.config.topology.networks, started)
         reached.update(self._boot_hosts(started, with_disk))
         self._remove_surplus_hosts()
         self._remove_surplus_bridges()
@@ -179,9 +206,34 @@ class NspawnLab:
     def down(self) -> None:
         require_root()
         self._remove_hosts(self._known_host_dirs())
+        dhcp = self._dhcp_network()
+        if dhcp is not None and stop_dhcp(dhcp):
+            self.log(f"DHCP server of network {dhcp.network}: stopped")
         for bridge in self._own_bridges():
             run(["ip", "link", "del", bridge])
         shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    # ---- the one-NIC network's DHCP server -------------------------------------------------------------------
+    def _dhcp_network(self) -> DhcpNetwork | None:
+        """What the lab's DHCP server serves on the shared management network (the one-NIC case): each host's
+        temporary address, to the host name its dhclient sends; None for a lab without one."""
+        shared = self.config.topology.mgmt_network
+        if not shared:
+            return None
+        network = self.config.topology.network(shared)
+        reservations = tuple(Reservation(host.name, self._mgmt(host).ip) for host in self.config.hosts)
+        return DhcpNetwork(self.config.name, shared, self.mgmt_bridge, network.subnet, self.config.mgmt_gateway.ip,
+                           network.gateway, reservations, self.config.state_dir / "dhcp")
+
+    def _start_dhcp(self) -> None:
+        dhcp = self._dhcp_network()
+        if dhcp is None:
+            return
+        try:
+            pid = start_dhcp(dhcp)
+        except (DhcpError, DhcpConfigError) as error:
+            raise LabError(str(error)) from None
+        self.log(f"DHCP server of network {dhcp.network} on {dhcp.bridge}: dnsmasq {pid} (leases {dhcp.lease_path})")
 
     # ---- bridges -------------------------------------------------------------------------------------------
     def _ensure_bridges(self) -> None:
@@ -197,8 +249,9 @@ class NspawnLab:
         if str(gateway) not in run(["ip", "-4", "-o", "addr", "show", "dev", self.mgmt_bridge]).stdout:
             run(["ip", "addr", "add", str(gateway), "dev", self.mgmt_bridge])
         run(["ip", "link", "set", self.mgmt_bridge, "up"])
+        require_usable(self.config.topology.networks, ())  # the bridges only: the hosts are probed before booting
         for bridge in self.bridges.values():
-            if bridge == self.mgmt_bridge:
+            if bridge == self.mgmt_bridge or bridge in self.existing.values():
                 continue
             if not _link_exists(bridge):
                 run(["ip", "link", "add", bridge, "type", "bridge"])
@@ -243,6 +296,7 @@ class NspawnLab:
         (root / "etc/hostname").write_text(f"{host.name}\n")
         (root / "etc/hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{host.name}\n")
         (root / "etc/network/interfaces").write_text(
+            INSTALLER_INTERFACES.format(mgmt=MGMT_INTERFACE) if self.config.topology.mgmt_network else
             INTERFACES_TEMPLATE.format(mgmt=MGMT_INTERFACE, address=self._mgmt(host)))
         ssh_dir = root / "root/.ssh"
         ssh_dir.mkdir(mode=0o700, exist_ok=True)

@@ -222,3 +222,27 @@ def test_a_file_that_is_not_yaml_or_not_a_mapping_is_one_line(tmp_path: Path) ->
         topo.read_file(listing)
     with pytest.raises(TopologyError, match=r"missing\.yml: cannot read it"):
         topo.read_file(tmp_path / "missing.yml")
+
+
+def test_a_network_on_an_existing_bridge_keeps_its_name_through_the_json_record() -> None:
+    lab = resolve("name: lanchat\nnetworks: {lan: {subnet: 192.168.182.0/24, bridge: rnbr0}}\n"
+                  "hosts: {server: {role: chat_server, networks: [lan]}}\n")
+    assert lab.network("lan").bridge == "rnbr0"
+    assert from_json(to_json(lab)).network("lan").bridge == "rnbr0"
+    assert resolve("name: x\nnetworks: {lan: {subnet: 10.9.0.0/24}}\n"
+                   "hosts: {server: {role: chat_server, networks: [lan]}}\n").network("lan").bridge is None
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("name: x\nnetworks: {lan: {subnet: 10.9.0.0/24, bridge: 'br 0'}}\n"
+     "hosts: {s: {role: chat_server, networks: [lan]}}",
+     "test.yml: networks.lan.bridge: 'br 0' is not a bridge name"),
+    ("name: x\nmanagement: {network: lan}\nnetworks: {lan: {subnet: 10.9.0.0/24, bridge: br0}}\n"
+     "hosts: {s: {role: chat_server, networks: [lan]}}",
+     "test.yml: management.network: network 'lan' is an existing bridge (bridge: br0): the management network is "
+     "the lab's own"),
+])
+def test_a_bridge_that_cannot_be_is_one_line(text: str, problem: str) -> None:
+    with pytest.raises(TopologyError) as error:
+        resolve(text)
+    assert str(error.value) == problem
