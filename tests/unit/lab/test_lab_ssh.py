@@ -33,7 +33,8 @@ def test_every_connection_checks_the_host_key_against_the_labs_own_known_hosts(t
     command = ssh.ssh_command(config, "chatlab", "10.0.0.5", 2222)
     options = dict(command[i + 1].split("=", 1) for i, word in enumerate(command) if word == "-o")
     assert options == {
-        "UserKnownHostsFile": str(config.known_hosts_path), "StrictHostKeyChecking": "yes",
+        "UserKnownHostsFile": f"{config.known_hosts_path} {config.external_known_hosts_path}",
+        "StrictHostKeyChecking": "yes",
         "ControlMaster": "auto", "ControlPath": f"{tmp_path}/run/chatlab-mylab-cp/%C", "ControlPersist": "60s",
         "ConnectTimeout": str(ssh.CONNECT_TIMEOUT_S), "BatchMode": "yes", "LogLevel": "ERROR"}
     assert command[0] == "ssh" and command[-5:] == ["-i", str(config.key_path), "-p", "2222", "chatlab@10.0.0.5"]
