@@ -213,6 +213,16 @@ class Shaping:
         return self.own
 
 
+@dataclass(frozen=True)
+class Port:
+    """One host interface to shape: `device` inside the host; `peer` the machine-side end of its veth (containers),
+    None when what it receives is shaped inside the host too (VMs: an ifb device)."""
+
+    device: str
+    shaping: Shaping
+    peer: str | None = None
+
+
 def shaping(network: Conditions, host: Conditions) -> Shaping:
     """A host interface's shaping from its network's conditions and the host's own on that network."""
     return Shaping(network, host)

@@ -1,15 +1,18 @@
 """Whether a kernel has netem: tried for real (a netem qdisc added and deleted on a veth in a throwaway network
-namespace), never guessed from a module list or a kernel version. The probe script is lab.tc_script.NETEM_PROBE;
-a provider runs it where its hosts' kernel is (this machine for containers, a guest for VMs)."""
+namespace), never guessed from a module list or a kernel version. NETEM_PROBE runs where the hosts' kernel is:
+on this machine for containers, in a guest for VMs (lab.tc)."""
 
 from __future__ import annotations
 
 import functools
 import subprocess
 
-from lab.tc_script import NETEM_PROBE
-
 PROBE_TIMEOUT = 30.0
+# netem tried for real in a throwaway network namespace (no dummy driver here: a veth pair); exit 0: netem works.
+NETEM_PROBE = (
+    "unshare --net sh -c 'ip link add labprobe0 type veth peer name labprobe1 && "
+    "tc qdisc add dev labprobe0 root netem delay 1ms && tc qdisc del dev labprobe0 root'"
+)
 
 
 @functools.cache

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from lab.conditions import ConditionError, Conditions, Shaping, either
+from lab.conditions import ConditionError, Conditions, Port, either
 
 OUT_CHAIN = "LABTC_OUT"  # mangle POSTROUTING: what a host sends (and a router forwards) out of an interface
 IN_CHAIN = "LABTC_IN"  # mangle PREROUTING: what a host receives on an interface
@@ -30,23 +29,6 @@ NETEM_LIMIT = 100_000  # packets netem may hold: its default 1,000 drops packets
 TBF_LATENCY_MS = 200  # how long tbf lets a packet wait before dropping it (its queue: rate x this)
 TBF_MIN_BURST = 3200  # bytes: two full frames at least
 TBF_BURST_SECONDS = 0.01  # ... or 10 ms worth of the rate
-
-# Tries netem for real in a throwaway network namespace (no dummy driver here: a veth pair); exit 0: netem works.
-NETEM_PROBE = (
-    "unshare --net sh -c 'ip link add labprobe0 type veth peer name labprobe1 && "
-    "tc qdisc add dev labprobe0 root netem delay 1ms && tc qdisc del dev labprobe0 root'"
-)
-
-
-@dataclass(frozen=True)
-class Port:
-    """One host interface to shape: `device` inside the host; `peer` the machine-side end of its veth (containers),
-    None when what it receives is shaped inside the host too (VMs: an ifb device)."""
-
-    device: str
-    shaping: Shaping
-    peer: str | None = None
-
 
 def refusal(conditions: Iterable[tuple[str, Conditions]]) -> ConditionError | None:
     """Without netem: the first (key path, conditions) that uses a netem-only key, as the one-line refusal."""

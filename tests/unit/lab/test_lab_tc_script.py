@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from lab.conditions import NONE, ConditionError, Conditions, Shaping
+from lab.conditions import NONE, ConditionError, Conditions, Port, Shaping
 from lab.netem import machine_has_netem
-from lab.tc_script import Port, host_commands, machine_commands, netem_args, refusal, script, tbf_args
+from lab.tc_script import host_commands, machine_commands, netem_args, refusal, script, tbf_args
 
 
 def test_netem_gets_every_key_in_tcs_units() -> None:
