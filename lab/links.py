@@ -24,7 +24,7 @@ from lab.conditions import (
     shaping,
 )
 from lab.conditions import to_json as conditions_json
-from lab.topology import Host, Topology
+from lab.model import Host, Topology
 
 
 @dataclass(frozen=True)

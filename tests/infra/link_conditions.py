@@ -16,7 +16,7 @@ from repo_paths import REPO
 
 from lab import links
 from lab.conditions import NONE, Conditions, total
-from lab.topology import Topology, from_json
+from lab.model import Topology, from_json
 
 Z = 5.0  # the loss checks' band: 5 standard deviations (a false alarm about once in 1.7 million runs)
 

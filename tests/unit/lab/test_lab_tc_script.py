@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 
 from lab.conditions import NONE, ConditionError, Conditions, Port, Shaping
-from lab.netem import machine_has_netem
-from lab.tc_script import host_commands, machine_commands, netem_args, refusal, script, tbf_args
+from lab.outputs.tc_script import host_commands, machine_commands, netem_args, refusal, script, tbf_args
+from lab.plumbing.netem import machine_has_netem
 
 
 def test_netem_gets_every_key_in_tcs_units() -> None:

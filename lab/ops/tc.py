@@ -16,31 +16,26 @@ import subprocess
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from lab import links
 from lab.conditions import ConditionError, Port
-from lab.config import LabConfig, LabError
-from lab.inventory import Connection
+from lab.conditions import to_json as conditions_json
+from lab.errors import LabError
 from lab.links import InForce
-from lab.netem import NETEM_PROBE, machine_has_netem
-from lab.operations import as_root
-from lab.ssh import connection_command
-from lab.tc_script import host_commands, machine_commands, refusal, script
-from lab.topology import Host
+from lab.model import Connection, Host
+from lab.ops.remote import as_root
+from lab.outputs.tc_script import host_commands, machine_commands, refusal, script
+from lab.plumbing.netem import NETEM_PROBE, machine_has_netem
+from lab.plumbing.ssh import connection_command
+from lab.state import LabConfig
 
-RECORD = "tc.json"
 APPLY_TIMEOUT_S = 60.0
-
-
-def record_path(config: LabConfig) -> Path:
-    return config.state_dir / RECORD
 
 
 def in_force(config: LabConfig) -> InForce:
     """The conditions in force: the record's, or the topology's when nothing was set at runtime."""
-    path = record_path(config)
+    path = config.tc_path
     if path.is_file():
         return links.from_record(json.loads(path.read_text()), config.topology)
     return links.from_topology(config.topology)
@@ -50,14 +45,14 @@ def save(config: LabConfig, conditions: InForce, netem: bool, seconds: float) ->
     data = {**links.to_json(conditions), "netem": netem, "applied_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                      time.gmtime()),
             "apply_seconds": round(seconds, 3)}
-    path = record_path(config)
+    path = config.tc_path
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=1) + "\n")
     temporary.replace(path)
 
 
 def recorded(config: LabConfig) -> dict[str, Any]:
-    path = record_path(config)
+    path = config.tc_path
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -157,15 +152,15 @@ def show_rows(config: LabConfig, conditions: InForce) -> list[dict[str, Any]]:
     """Every link (a network, and each host's interface on it) with its conditions in force."""
     rows = []
     for network in config.topology.networks:
-        rows.append({"target": network.name, "conditions": links.conditions_json(conditions.network(network.name)),
+        rows.append({"target": network.name, "conditions": conditions_json(conditions.network(network.name)),
                      "said": conditions.network(network.name).describe(),
-                     "planned": links.conditions_json(network.tc)})
+                     "planned": conditions_json(network.tc)})
         for host in config.topology.hosts:
             interface = host.interface_on(network.name)
             if interface is None:
                 continue
             own = conditions.own_on(host.name, network.name)
             rows.append({"target": f"{host.name}:{network.name}", "interface": interface.name,
-                         "conditions": links.conditions_json(own), "said": own.describe(),
-                         "planned": links.conditions_json(interface.tc)})
+                         "conditions": conditions_json(own), "said": own.describe(),
+                         "planned": conditions_json(interface.tc)})
     return rows

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from bench.lab_driver import CLIENT_FILES, BenchError, client_args, drive, split
 from bench.lab_report import plot, report, table
-from lab.config import REPO, LabConfig, LabError
-from lab.inventory import Connection
-from lab.operations import as_root
-from lab.ssh import connection_command
+from lab.errors import LabError
+from lab.model import Connection
+from lab.ops.remote import as_root
+from lab.plumbing.ssh import connection_command
+from lab.state import REPO, LabConfig
 
 REMOTE_DIR = "/tmp/chatlab-bench"
 CHAT_SERVICE = "chatlab-chat"
@@ -110,7 +111,7 @@ def run_bench(config: LabConfig, connections: Mapping[str, Connection], hosts: l
                                "provider": config.provider, "lab": config.name, "seconds": round(elapsed, 1)})
     print(table(data))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = json_file or config.state_dir / "bench" / f"{stamp}.json"
+    target = json_file or config.bench_dir / f"{stamp}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=1) + "\n")
     picture = plot(data, target.with_suffix(".png"))
