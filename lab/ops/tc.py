@@ -164,3 +164,35 @@ def show_rows(config: LabConfig, conditions: InForce) -> list[dict[str, Any]]:
                          "conditions": conditions_json(own), "said": own.describe(),
                          "planned": conditions_json(interface.tc)})
     return rows
+
+
+def change(config: LabConfig, connections: Mapping[str, Connection], target: str | None, words: list[str] | None
+           ) -> tuple[list[str], float]:
+    """`lab tc set TARGET KEY=VALUE ...` (words) or `lab tc reset [TARGET]` (words None): the new conditions applied
+    everywhere; what changed, and the seconds it took."""
+    before = in_force(config)
+    try:
+        if words is None:
+            after = links.reset_target(before, config.topology, target)
+        else:
+            after = links.set_target(before, config.topology, target or "", words)
+    except ConditionError as error:
+        raise LabError(f"tc {'set' if words is not None else 'reset'}: {error}") from None
+    seconds = apply(config, connections, after)
+    return links.changes(before, after), seconds
+
+
+def restore_planned(config: LabConfig, connections: Mapping[str, Connection]) -> tuple[list[str], float]:
+    """`lab up`: the topology's conditions applied (put back where `lab tc` changed them); what it put back."""
+    before = in_force(config) if config.tc_path.is_file() else links.from_topology(config.topology)
+    planned = links.from_topology(config.topology)
+    seconds = apply(config, connections, planned, source=f"{config.topology.source}: ")
+    return links.changes(before, planned), seconds
+
+
+def refuse_early(config: LabConfig) -> None:
+    """Before a container lab is created: what this machine's kernel cannot do, refused while nothing exists yet.
+    (A VM's kernel is probed once the guests are up.)"""
+    if config.provider == "nspawn":
+        check_supported(config, links.from_topology(config.topology), machine_has_netem(),
+                        f"{config.topology.source}: ")
