@@ -105,10 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     rooms_of = [(args.offset + i) % args.rooms for i in range(args.clients)]
     connect_s = gen.connect_and_join(args.clients, lambda i: room_name(rooms_of[i]))
     gen.drain(0.3)
+    gen.reset_counters()  # before saying so: another host may send as soon as the driver says go
     say(f"joined {args.clients} {connect_s:.3f}")
     read_command("go")
-    gen.drain(0.2)  # the other hosts' join notices
-    gen.reset_counters()
     cpu0, t0 = os.times(), time.monotonic()
     windows = Windows(gen)
     sent_total = gen.steady(args.rate, args.duration, tick=windows.tick) if args.rate > 0 else 0
