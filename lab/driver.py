@@ -40,11 +40,11 @@ def up() -> LabConfig:
         log(f"keeping {key}={value} from the running lab '{request.topology.name}' (set {key} to change it)")
     name, reason = decide_provider(request)
     config = configure(request, name)
+    tc.refuse_early(config)  # a container lab's conditions this kernel cannot apply: refused before anything exists
     save_state(config)
     log(f"lab '{config.name}' from {config.topology.source}: {len(config.topology.hosts)} hosts, "
         f"{len(config.topology.networks)} network(s); provider: {name} ({reason})")
     close_control_masters(config)  # a shared SSH connection may still lead to a host that is gone
-    tc.refuse_early(config)  # a container lab's conditions this kernel cannot apply: refused before anything exists
     provider = make_provider(config)
     config = provider.prepare()  # with what the provider chose (box, driver)
     save_state(config)  # the Vagrantfile reads it

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from chat_session import BackgroundSession, run_session, unique
+from chat_session import CLIENT, BackgroundSession, unique
 from lab_hosts import LabHost
 from link_conditions import LabLinks, load, loss_band, round_trip_loss
 
@@ -21,6 +21,7 @@ RATE_SECONDS = 4.0  # of traffic at the configured rate, per transfer
 RATE_TOLERANCE = 0.15
 RTT_TOLERANCE, RTT_SLACK_MS = 0.20, 1.0
 CHAT_MESSAGES = 200
+CHAT_PACE_S = 0.105  # under the server's 10 lines/s per client
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +156,12 @@ def test_the_chat_across_a_lossy_link_delivers_every_message_in_order_once(
     try:
         assert f"you joined {room}" in session.wait_for(f"you joined {room}"), f"{listener} never joined {room}"
         texts = [f"m{i:04d}" for i in range(CHAT_MESSAGES)]
-        run_session(sender.host, [f"/nick {talker}", f"/join {room}", *texts])
+        # paced within the server's flood limit (10 lines/s per client): what it would hold back is not the link's
+        paced = (f"(printf '/nick {talker}\\n/join {room}\\n'; i=0; while [ $i -lt {CHAT_MESSAGES} ]; do "
+                 f"printf 'm%04d\\n' $i; i=$((i + 1)); sleep {CHAT_PACE_S}; done; sleep 2) | "
+                 f"timeout {CHAT_MESSAGES * CHAT_PACE_S + 60:.0f} {CLIENT}")
+        sent = sender.host.run(paced)
+        assert sent.rc == 0, f"{sender.name}: chat-client failed: {sent.stderr}"
         output = session.wait_for(f"[{room}] {talker}: {texts[-1]}", deadline_s=120)
     finally:
         session.end()
