@@ -134,7 +134,8 @@ def plot(data: Mapping[str, Any], path: Path) -> Path:
             over_time.plot(times, [point["p50_ms"] for point in series], label=f"{host} p50")
             over_time.plot(times, [point["p99_ms"] for point in series], linestyle="--", label=f"{host} p99")
     over_time.set(xlabel="seconds since the first message", ylabel="delivery latency (ms)",
-                  title="latency over time")
+                  title="latency over time", yscale="log")
+    over_time.grid(True, which="both", alpha=0.3)
     over_time.legend(fontsize="small")
     bucket_ns = data["bucket_ns"]
     for host, buckets in data["buckets"].items():
