@@ -178,7 +178,8 @@ def change(config: LabConfig, connections: Mapping[str, Connection], target: str
             after = links.set_target(before, config.topology, target or "", words)
     except ConditionError as error:
         raise LabError(f"tc {'set' if words is not None else 'reset'}: {error}") from None
-    seconds = apply(config, connections, after)
+    known = recorded(config).get("netem")  # probed when lab up applied the topology's: not again (a VM's costs 1 s)
+    seconds = apply(config, connections, after, netem=known if isinstance(known, bool) else None)
     return links.changes(before, after), seconds
 
 
