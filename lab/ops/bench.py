@@ -67,7 +67,11 @@ def copy_client(config: LabConfig, connection: Connection) -> None:
 
 def server_stats(config: LabConfig, connection: Connection, reset: bool) -> dict[str, float]:
     script = as_root(f"sh -c {shlex.quote(SERVER_STATS)} stats {'reset' if reset else 'read'}", connection.user)
-    pid, ticks, hz, hwm_kib = _ssh(config, connection, script).split()
+    try:
+        pid, ticks, hz, hwm_kib = _ssh(config, connection, script).split()
+    except (LabError, ValueError) as error:
+        raise LabError(f"bench: cannot read the chat server's /proc on {connection.host} ({error}): is "
+                       f"{CHAT_SERVICE} running? (make lab-status)") from None
     return {"pid": int(pid), "cpu_s": int(ticks) / int(hz), "peak_rss_mib": int(hwm_kib) / 1024}
 
 
