@@ -87,3 +87,13 @@ def test_two_hosts_clients_count_every_delivery_and_time_their_own(server: Serve
 def test_shares_name_their_arguments() -> None:
     args = client_args(Share("client1", 5, 10, 2.5), "h1", "10.0.0.10", 5000, 3, 30)
     assert args[args.index("--offset") + 1] == "10" and args[args.index("--rate") + 1] == "2.500"
+
+
+def test_a_generator_that_dies_is_one_line_naming_its_host() -> None:
+    from bench.lab_driver import BenchError
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit('cannot connect: refused')"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with pytest.raises(BenchError) as raised:
+        drive({"client1": proc}, [Share("client1", 1, 0, 1.0)], rooms=1, duration=1.0)
+    assert str(raised.value) == "client1: the load generator ended: cannot connect: refused"
