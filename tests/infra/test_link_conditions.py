@@ -8,6 +8,7 @@ import ipaddress
 import re
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ PINGS_FOR_LOSS = 1000  # at 10 % loss each way: 190 +/- 62 lost (5 sd); loss on 
 RATE_SECONDS = 4.0  # of traffic at the configured rate, per transfer
 RATE_TOLERANCE = 0.15
 RTT_TOLERANCE, RTT_SLACK_MS = 0.20, 1.0
-CHAT_MESSAGES = 200
+CHAT_MESSAGES = 200  # in all, from two senders at once
 CHAT_PACE_S = 0.105  # under the server's 10 lines/s per client
 
 
@@ -143,6 +144,14 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
+def _paced_session(talker: str, room: str, count: int) -> str:
+    """A chat-client that says `m0000` ... paced within the server's flood limit (10 lines/s per client): what the
+    server would hold back is not the link's doing."""
+    return (f"(printf '/nick {talker}\\n/join {room}\\n'; i=0; while [ $i -lt {count} ]; do "
+            f"printf 'm%04d\\n' $i; i=$((i + 1)); sleep {CHAT_PACE_S}; done; sleep 2) | "
+            f"timeout {count * CHAT_PACE_S + 60:.0f} {CLIENT}")
+
+
 def test_the_chat_across_a_lossy_link_delivers_every_message_in_order_once(
         lab_links: LabLinks, clients: list[LabHost], server: LabHost, chat_address: ipaddress.IPv4Address) -> None:
     lossy = [c for c in _pairs(clients, server, chat_address)
@@ -150,21 +159,24 @@ def test_the_chat_across_a_lossy_link_delivers_every_message_in_order_once(
     if not lossy:
         pytest.skip("no loss configured on the way from a client to the chat server")
     receiver = lossy[0]
-    sender = next((c for c in clients if c.name != receiver.name), server)
-    room, listener, talker = unique("#lossy"), unique("rx"), unique("tx")
+    senders = [*[c for c in clients if c.name != receiver.name][:1], server]  # two at once: half the time
+    each = CHAT_MESSAGES // len(senders)
+    room, listener = unique("#lossy"), unique("rx")
+    talkers = [unique("tx") for _ in senders]
     session = BackgroundSession(receiver.host, [f"/nick {listener}", f"/join {room}"])
     try:
         assert f"you joined {room}" in session.wait_for(f"you joined {room}"), f"{listener} never joined {room}"
-        texts = [f"m{i:04d}" for i in range(CHAT_MESSAGES)]
-        # paced within the server's flood limit (10 lines/s per client): what it would hold back is not the link's
-        paced = (f"(printf '/nick {talker}\\n/join {room}\\n'; i=0; while [ $i -lt {CHAT_MESSAGES} ]; do "
-                 f"printf 'm%04d\\n' $i; i=$((i + 1)); sleep {CHAT_PACE_S}; done; sleep 2) | "
-                 f"timeout {CHAT_MESSAGES * CHAT_PACE_S + 60:.0f} {CLIENT}")
-        sent = sender.host.run(paced)
-        assert sent.rc == 0, f"{sender.name}: chat-client failed: {sent.stderr}"
-        output = session.wait_for(f"[{room}] {talker}: {texts[-1]}", deadline_s=120)
+        with ThreadPoolExecutor(max_workers=len(senders)) as pool:
+            runs = list(pool.map(lambda pair: pair[0].host.run(_paced_session(pair[1], room, each)),
+                                 zip(senders, talkers, strict=True)))
+        for sender, run in zip(senders, runs, strict=True):
+            assert run.rc == 0, f"{sender.name}: chat-client failed: {run.stderr}"
+        last = f"m{each - 1:04d}"
+        output = session.wait_for(f": {last}", deadline_s=120, times=len(senders))
     finally:
         session.end()
-    got = re.findall(rf"\[{re.escape(room)}\] {talker}: (m\d{{4}})", output)
-    assert got == texts, (f"{receiver.name} (loss on its way) got {len(got)} of {CHAT_MESSAGES}"
-                          f"{'' if got == sorted(set(got)) else ', out of order or twice'}")
+    texts = [f"m{i:04d}" for i in range(each)]
+    for sender, talker in zip(senders, talkers, strict=True):
+        got = re.findall(rf"\[{re.escape(room)}\] {talker}: (m\d{{4}})", output)
+        assert got == texts, (f"{receiver.name} (loss on its way) got {len(got)} of {sender.name}'s {each}"
+                              f"{'' if got == sorted(set(got)) else ', out of order or twice'}")

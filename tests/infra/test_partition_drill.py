@@ -66,10 +66,10 @@ def test_a_partitioned_client_is_dropped_then_back_in_its_room(lab_links: LabLin
     watcher = session = None
     try:
         # the watcher runs on the server host itself: its connection does not cross the network that is cut
-        watcher = BackgroundSession(server.host, [f"/nick {watcher_nick}", f"/join {room}"])
-        session = BackgroundSession(victim.host, [f"/nick {nick}", f"/join {room}"],
-                                    flags=f"--reconnect --keepalive {KEEPALIVE_S} "
-                                          f"--keepalive-timeout {KEEPALIVE_TIMEOUT_S}")
+        # both keep their connections alive (a silent piped client would be dropped after 10 s too)
+        keepalive = f"--reconnect --keepalive {KEEPALIVE_S} --keepalive-timeout {KEEPALIVE_TIMEOUT_S}"
+        watcher = BackgroundSession(server.host, [f"/nick {watcher_nick}", f"/join {room}"], flags=keepalive)
+        session = BackgroundSession(victim.host, [f"/nick {nick}", f"/join {room}"], flags=keepalive)
         assert f"{nick} joined {room}" in watcher.wait_for(f"{nick} joined {room}"), f"{nick} never joined {room}"
         lab_tc(lab_links, "set", network, "loss=100")
         try:
