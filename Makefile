@@ -14,7 +14,7 @@ LAB := $(PY) -m lab
 
 .PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
 	lab-chat lab-down lab-graph lab-e2e external-e2e vm-e2e box vm-deps clean
-.PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e
+.PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e lab-tc lab-bench
 
 help:
 	@echo "make lab-up      create the lab's VMs (LAB_PROVIDER=nspawn: containers), run ansible/site.yml and the checks"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab-provision | lab-exec [HOST=all] CMD='...' | lab-logs [HOST=server] [UNIT=...] [FOLLOW=1]"
 	@echo "make lab-snapshot [SAVE=|RESTORE=|DELETE=name] | lab-capture [NETWORK=lan|mgmt] [COUNT=n] [FILTER='...']"
 	@echo "make lab-up LAB_TOPOLOGY=labs/routed.yml   another lab; make box builds the VMs' local box"
+	@echo "make lab-tc [SET='lanb delay=80 loss=2'] [RESET=lanb|all] | lab-bench [ARGS='--clients 200 --quick']"
 	@echo "make vm-e2e      the VM lab end to end (up, checks, down), as CI runs it after make test"
 	@echo "make provision INVENTORY=hosts.yml   site.yml on your machines; make check INVENTORY=hosts.yml checks them"
 
@@ -53,9 +54,10 @@ unit: venv
 # The container labs end to end (tools/lab-e2e), each under its own name and addresses so that none touches a lab
 # the user has up: up (provision + cross-host checks), every check with the fault drills (lab test), then down,
 # whatever happened. The seed's lab also gets the lab operations' tests (+ops) before its down; then the routed lab
-# (two LANs, a router) and the one-NIC lab.
+# with link conditions this kernel supports (labs/conditions.yml: two LANs, a router, rate and loss; +bench: lab bench
+# --quick) and the one-NIC lab.
 E2E_LABS := "LAB_NAME=e2e LAB_MGMT_SUBNET=10.199.58.0/24 +ops" \
-	"LAB_NAME=e2er LAB_TOPOLOGY=labs/routed.yml LAB_MGMT_SUBNET=10.199.68.0/24" \
+	"LAB_NAME=e2er LAB_TOPOLOGY=labs/conditions.yml LAB_MGMT_SUBNET=10.199.68.0/24 +bench" \
 	"LAB_NAME=e2e1 LAB_TOPOLOGY=labs/single-nic.yml LAB_SUBNET=192.168.158.0/24"
 lab-e2e: venv
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -83,7 +85,7 @@ lab-ops-e2e: venv
 # The VM lab end to end under its own name (CI runs it after `make test`, tools/lab-e2e): up, every check with the
 # fault drills (lab test), then down, whatever happened.
 # As root; about 5 minutes under software emulation, plus about 1 minute the first time for `make box`.
-VM_E2E_LABS := "LAB_NAME=vme2e LAB_MGMT_SUBNET=10.199.59.0/24"
+VM_E2E_LABS := "LAB_NAME=vme2e LAB_TOPOLOGY=labs/wan.yml LAB_MGMT_SUBNET=10.199.59.0/24"
 vm-e2e: vm-deps venv
 	@if [ "$$(id -u)" != 0 ]; then echo "vm-e2e: the VM lab needs root (libvirt, bridges); run 'sudo make vm-e2e'" >&2; exit 1; fi
 	@PY=$(PY) MAKE=$(MAKE) tools/lab-e2e libvirt $(VM_E2E_LABS)
@@ -138,6 +140,15 @@ lab-logs: venv
 # make lab-snapshot SAVE=name | RESTORE=name | DELETE=name; without any: the list.
 lab-snapshot: venv
 	@$(LAB) snapshot $(if $(SAVE),save $(SAVE),$(if $(RESTORE),restore $(RESTORE),$(if $(DELETE),delete $(DELETE),list)))
+
+# Link conditions (docs/conditions.md): make lab-tc shows them; SET='lanb delay=80 loss=2' (a network, or
+# HOST:NETWORK) changes them at once; RESET=lanb (or RESET=all) puts the topology's back.
+lab-tc: venv
+	@$(LAB) tc $(if $(SET),set $(SET),$(if $(RESET),reset $(filter-out all,$(RESET)),show))
+
+# The chat under load across the lab (lab bench: the load generator on the client hosts), e.g. ARGS='--quick'.
+lab-bench: venv
+	$(LAB) bench $(ARGS)
 
 lab-capture: venv
 	@$(LAB) capture $(NETWORK) $(if $(FILE),-w $(FILE)) $(if $(COUNT),-c $(COUNT)) $(if $(FILTER),"$$FILTER")

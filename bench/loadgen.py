@@ -3,6 +3,8 @@ that the generator spends its CPU on the sockets).
 
 Each message sent is ``M<send time in ns>.``; the server delivers it to the other members of the room as
 ``[#room] nick: M<ns>.``, so each delivery carries its own latency, and deliveries are counted per line.
+With a ``tag`` (several generators on several hosts, bench/lab_client.py) a message is ``TAGM<ns>.``: deliveries of
+its own tag are timed on its own clock, the others (another host's clock) only counted, in ``foreign``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 STAMP = re.compile(rb": M(\d+)\.\n")
+ANY_STAMP = re.compile(rb": [A-Za-z0-9]*M\d+\.\n")  # a delivery of any generator's message
 BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
 READ_SIZE = 1 << 16  # below malloc's mmap/trim thresholds: a bigger buffer costs page faults per recv
 STALL_TIMEOUT = 10.0  # seconds without progress before a phase gives up
@@ -63,8 +66,12 @@ class Latency:
 
 
 class LoadGen:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tag: str = "") -> None:
         self.address = (host, port)
+        self.tag = tag.encode()
+        self.marker = b": " + self.tag + b"M"  # what starts a delivery of this generator's own message
+        self.stamp = re.compile(rb": " + re.escape(self.tag) + rb"M(\d+)\.\n") if tag else STAMP
+        self.foreign = 0  # deliveries of other generators' messages (tagged, see the module's docstring)
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.joined = 0
@@ -141,9 +148,11 @@ class LoadGen:
                 self._lost(conn)
             elif not conn.pending and data.endswith(b".\n") and data.count(b"\n") == 1 and conn.joined:
                 # the usual case in steady traffic: exactly one delivery
-                stamp = data.rfind(b": M")
-                if stamp >= 0:
-                    latency = now - int(data[stamp + 3 : -2])
+                stamp = data.rfind(self.marker)
+                if stamp < 0 and self.tag and ANY_STAMP.search(data):
+                    self.foreign += 1
+                elif stamp >= 0:
+                    latency = now - int(data[stamp + len(self.marker) : -2])
                     bucket = latency // BUCKET_NS
                     buckets[bucket] = buckets.get(bucket, 0) + 1
                     self.latency.count += 1
@@ -180,7 +189,9 @@ class LoadGen:
             return
         if end < len(data):
             data = data[:end]
-        stamps = STAMP.findall(data)
+        stamps = self.stamp.findall(data)
+        if self.tag:
+            self.foreign += len(ANY_STAMP.findall(data)) - len(stamps)
         if stamps:
             self.delivered += len(stamps)
             self.last_delivery_ns = now
@@ -217,6 +228,7 @@ class LoadGen:
 
     def reset_counters(self) -> None:
         self.delivered = 0
+        self.foreign = 0
         self.latency = Latency()
 
     # --- traffic -----------------------------------------------------------------------------------
@@ -226,12 +238,12 @@ class LoadGen:
         conns = list(self.conns.values())
         for _ in range(messages_each):
             for conn in conns:
-                self.send(conn, b"M%d.\n" % time.perf_counter_ns())
+                self.send(conn, b"%sM%d.\n" % (self.tag, time.perf_counter_ns()))
             self.poll(0)
 
-    def steady(self, rate: float, duration: float) -> int:
+    def steady(self, rate: float, duration: float, tick: Callable[[], None] | None = None) -> int:
         """Messages at ``rate`` per second in total, spread over the clients in turn (so over the rooms),
-        evenly paced, for ``duration`` seconds; return how many were sent."""
+        evenly paced, for ``duration`` seconds; return how many were sent. ``tick`` is called between polls."""
         conns = list(self.conns.values())
         total = int(rate * duration)
         interval_ns = int(1e9 / rate)
@@ -240,7 +252,9 @@ class LoadGen:
         while sent < total:
             now = time.perf_counter_ns()
             while sent < total and start + sent * interval_ns <= now:
-                self.send(conns[sent % len(conns)], b"M%d.\n" % time.perf_counter_ns())
+                self.send(conns[sent % len(conns)], b"%sM%d.\n" % (self.tag, time.perf_counter_ns()))
                 sent += 1
             self.poll(max(0.0, (start + sent * interval_ns - time.perf_counter_ns()) / 1e9))
+            if tick is not None:
+                tick()
         return sent

@@ -6,14 +6,17 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 
 1. the model
 - ``errors``: LabError, TopologyError (imports nothing of the project)
+- ``conditions``: link conditions (delay, loss, rate, ...): checked, combined, what one interface applies (pure)
 - ``model``: the resolved lab: Topology, Network, Host, Interface, Route, Connection, and their JSON
 2. what the lab is
 - ``topology``: a topology file read, checked and planned into the model (pure; the one planner of addresses)
 - ``state``: every path under .lab/NAME/; the lab's record (LabConfig) loaded and saved
+- ``links``: the link conditions in force: the topology's, `lab tc set`/`reset` targets, what a path adds up to
 - ``config``: the topology file and LAB_* settings into what `lab up` is asked for (UpRequest, then a LabConfig)
 3. plumbing
 - ``plumbing.shell``: running commands (one-line LabError), log lines, tables
 - ``plumbing.ssh``: the lab's SSH options, ControlMaster sockets, waiting for SSH
+- ``plumbing.netem``: whether a kernel has netem, tried for real in a throwaway network namespace
 - ``plumbing.progress``: heartbeat lines while a step is silent, Vagrant's steps
 - ``plumbing.arp_probe``: ARP probes (RFC 5227): whether an address already answers on a LAN
 - ``plumbing.existing_bridge``: an existing bridge a lab network uses, checked (exists, up, planned addresses free)
@@ -23,6 +26,7 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 - ``images.box``: the VMs' local Vagrant box, built offline from that root filesystem
 - ``outputs.inventory``: the Ansible inventory of a lab (and how to reach each host, read back)
 - ``outputs.graph``: the lab as a picture (Graphviz)
+- ``outputs.tc_script``: link conditions as shell scripts of tc (netem, tbf) and iptables commands
 - ``outputs.results``: the cross-host checks' JUnit XML as a table
 5. providers and operations
 - ``providers``: the registry: which provider builds a lab, and loading it
@@ -36,6 +40,8 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 - ``providers.libvirt.vagrant``: vagrant/Vagrantfile's place and defaults, Vagrant's output read
 - ``ops.remote``: `lab exec` and `lab logs` on the hosts
 - ``ops.snapshot``: `lab snapshot`: the whole lab saved and restored
+- ``ops.tc``: `lab tc` and `lab up`'s conditions: applied on the hosts (per provider), recorded, shown
+- ``ops.bench``: `lab bench`: the chat's load generator on the client hosts, the report (bench/lab_report.py)
 - ``ops.capture``: `lab capture`: tcpdump on a lab network's bridge
 6. runs against a lab
 - ``provision``: the Ansible (Mitogen) and pytest runs, as steps

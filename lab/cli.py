@@ -19,7 +19,7 @@ from lab import driver
 from lab.config import existing_lab
 from lab.errors import LabError, TopologyError
 from lab.images.box import ensure_box
-from lab.ops import capture, remote, snapshot
+from lab.ops import bench, capture, remote, snapshot, tc
 from lab.outputs.graph import render
 from lab.outputs.inventory import read_connections
 from lab.plumbing.shell import log
@@ -46,6 +46,7 @@ def print_status(hosts: list[dict[str, Any]]) -> None:
 def command_up(args: argparse.Namespace) -> int:
     config = driver.up()
     print_status(driver.host_status(config))
+    print_conditions(tc.show_rows(config, tc.in_force(config)), only_given=True)
     server = config.topology.chat_server
     lab = "" if config.name == driver.default_lab_name() else f" LAB_NAME={config.name}"
     print(f"    chat server: {server.lab_address.ip}:{config.chat_port} ({server.interfaces[0].network})\n"
@@ -80,7 +81,58 @@ def command_status(args: argparse.Namespace) -> int:
         if config.provider_settings:
             print("    provider settings: " + ", ".join(f"{k}={v}" for k, v in config.provider_settings.items()))
         print_status(hosts)
+        print_conditions(tc.show_rows(config, tc.in_force(config)), only_given=True)
     return 0 if driver.healthy(hosts) else 1
+
+
+def print_conditions(rows: list[dict[str, Any]], only_given: bool = False) -> None:
+    """Each link's conditions in force (and the topology's where `lab tc` changed them)."""
+    shown = [row for row in rows if row["conditions"] or row["planned"] or not only_given]
+    if only_given and not shown:
+        print("    link conditions: none")
+    for row in shown:
+        changed = "" if row["conditions"] == row["planned"] else " (changed by lab tc; lab tc reset puts back the " \
+                                                                  "topology's)"
+        print(f"    {'link ' + row['target']:<24} {row['said']}{changed}")
+
+
+def command_tc(args: argparse.Namespace) -> int:
+    config = driver.require_lab()
+    if args.action == "show":
+        rows = tc.show_rows(config, tc.in_force(config))
+        applied = tc.recorded(config)
+        if args.json:
+            print(json.dumps({"links": rows, "applied_at": applied.get("applied_at"),
+                              "apply_seconds": applied.get("apply_seconds"), "netem": applied.get("netem")},
+                             indent=1))
+            return 0
+        print_conditions(rows)
+        if applied:
+            print(f"    in force since {applied['applied_at']} (applied on every host in "
+                  f"{applied['apply_seconds']:.2f} s; netem {'yes' if applied['netem'] else 'no: loss and rate only'})")
+        return 0
+    if args.action == "set" and (not args.target or not args.words):
+        raise LabError("lab tc set TARGET KEY=VALUE ... (TARGET: a network, or HOST:NETWORK)")
+    if args.action == "reset" and args.words:
+        raise LabError("lab tc reset [TARGET]: nothing after the target")
+    connections = read_connections(config)
+    changed, seconds = tc.change(config, connections, args.target, args.words if args.action == "set" else None)
+    for line in changed or ["nothing changed"]:
+        log(f"tc {args.action}: {line}")
+    log(f"in force on every host in {seconds:.2f} s")
+    return 0
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    config = driver.require_lab()
+    connections = read_connections(config)
+    clients = [h.name for h in config.topology.hosts if h.role == "chat_client"]
+    hosts = remote.resolve_hosts(args.from_hosts, clients) if args.from_hosts != "all" else clients
+    settings = bench.QUICK if args.quick else bench.BenchSettings()
+    settings = bench.BenchSettings(args.clients or settings.clients, args.rooms or settings.rooms,
+                                   args.rate or settings.rate, args.duration or settings.duration)
+    bench.run_bench(config, connections, hosts, settings, tc.in_force(config).described(), args.json, log=log)
+    return 0
 
 
 def ssh_to(host: str | None, remote_args: list[str], default_role: str) -> int:
@@ -180,7 +232,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": command_up, "test": command_test, "provision": command_provision, "status": command_status,
     "ssh": command_ssh, "chat": command_chat, "down": command_down, "graph": command_graph,
     "resolve": command_resolve, "key": command_key, "box": command_box, "exec": command_exec, "logs": command_logs,
-    "snapshot": command_snapshot, "capture": command_capture,
+    "snapshot": command_snapshot, "capture": command_capture, "tc": command_tc, "bench": command_bench,
 }
 
 
@@ -225,6 +277,24 @@ def add_operation_commands(sub: argparse._SubParsersAction[argparse.ArgumentPars
                      help=f"a network of the lab or {capture.MGMT} (default: the chat server's); a tcpdump filter")
     cap.add_argument("-w", "--write", type=Path, help="pcap file (default .lab/NAME/captures/NETWORK-TIME.pcap)")
     cap.add_argument("-c", "--count", type=int, help="stop after this many packets (default: at Ctrl-C)")
+    conditions = sub.add_parser("tc", help="link conditions (delay, loss, rate, ...): show, set, reset "
+                                           "(docs/conditions.md)")
+    conditions.add_argument("action", choices=("show", "set", "reset"))
+    conditions.add_argument("target", nargs="?", help="a network (lanb) or one host's interface on it (client1:lanb)")
+    conditions.add_argument("words", nargs="*", metavar="KEY=VALUE", help="set: delay=80 loss=2 ... (0: none)")
+    conditions.add_argument("--json", action="store_true", help="show: as JSON")
+    load = sub.add_parser("bench", help="the chat under load across the lab: the load generator on the client hosts")
+    load.add_argument("--clients", type=int, help=f"connections in all (default {bench.BenchSettings.clients})")
+    load.add_argument("--rooms", type=int, help=f"rooms (default {bench.BenchSettings.rooms})")
+    load.add_argument("--rate", type=float, metavar="MSGS_PER_S",
+                      help=f"messages/s in all (default {bench.BenchSettings.rate:g})")
+    load.add_argument("--duration", type=float, metavar="S",
+                      help=f"seconds of sending (default {bench.BenchSettings.duration:g})")
+    load.add_argument("--from", dest="from_hosts", default="all", metavar="HOSTS",
+                      help="client hosts, separated by commas (default: every chat client)")
+    load.add_argument("--json", type=Path, metavar="FILE", help="the report's JSON (default .lab/NAME/bench/TIME.json)")
+    load.add_argument("--quick", action="store_true",
+                      help=f"a few seconds: {bench.QUICK.clients} connections, {bench.QUICK.duration:g} s")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -18,6 +18,7 @@ from lab import model
 from lab.config import configure, existing_lab, lab_name, up_request
 from lab.errors import LabError
 from lab.model import Connection, Host, Topology
+from lab.ops import tc
 from lab.outputs.inventory import moved_to_static, read_connections, write_inventory
 from lab.plumbing.shell import log, run
 from lab.plumbing.ssh import (
@@ -48,6 +49,7 @@ def up() -> LabConfig:
         log(f"keeping {key}={value} from the running lab '{request.topology.name}' (set {key} to change it)")
     name, reason = decide_provider(request)
     config = configure(request, name)
+    tc.refuse_early(config)  # a container lab's conditions this kernel cannot apply: refused before anything exists
     save_state(config)
     log(f"lab '{config.name}' from {config.topology.source}: {len(config.topology.hosts)} hosts, "
         f"{len(config.topology.networks)} network(s); provider: {name} ({reason})")
@@ -62,10 +64,23 @@ def up() -> LabConfig:
     write_inventory(config, connections)
     log(f"hosts ready in {time.monotonic() - started:.1f} s; inventory {config.inventory_path}")
     provision(config)
-    write_inventory(config, moved_to_static(config, connections))
+    connections = moved_to_static(config, connections)
+    write_inventory(config, connections)
+    apply_conditions(config, connections)
     check(config, drills=False)
     log(f"lab '{config.name}' is up in {time.monotonic() - started:.1f} s:")
     return config
+
+
+def apply_conditions(config: LabConfig, connections: list[Connection]) -> None:
+    """The topology's link conditions on the hosts; saying which ones it put back (changed by `lab tc`)."""
+    put_back, seconds = tc.restore_planned(config, {c.host: c for c in connections if c.host in
+                                                    {h.name for h in config.topology.lab_hosts}})
+    for line in put_back:
+        log(f"link conditions: put back the topology's: {line}")
+    said = tc.in_force(config).described()
+    log(f"link conditions applied in {seconds:.2f} s: "
+        + ("; ".join(f"{target}: {text}" for target, text in said.items()) if said else "none"))
 
 
 def down() -> None:
@@ -134,7 +149,8 @@ def status_record(config: LabConfig, hosts: list[dict[str, Any]]) -> dict[str, A
     """`lab status --json`: the lab's record and each host's live state."""
     return {"name": config.name, "state": "up" if healthy(hosts) else "degraded", "provider": config.provider,
             "provider_settings": config.provider_settings, "topology": model.to_json(config.topology),
-            "inventory": str(config.inventory_path), "hosts": hosts}
+            "inventory": str(config.inventory_path), "hosts": hosts,
+            "conditions": tc.show_rows(config, tc.in_force(config))}
 
 
 # ---- key, graph and resolve: from the file alone -------------------------------------------------------------------

@@ -2,7 +2,8 @@
 (a `Connection`), and their JSON, the form the lab's record keeps (.lab/NAME/topology.json, lab.state).
 
 lab.topology reads a file and plans it into this model; every output (providers' hosts, the inventory, the
-Vagrantfile's machines, the graph) is rendered from it. Pure data: no I/O, nothing of the project imported.
+Vagrantfile's machines, the graph) is rendered from it. Pure data: no I/O; of the project only lab.conditions
+(a link's conditions, pure data too).
 
 Reference: docs/topology.md
 """
@@ -12,6 +13,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+
+from lab import conditions
+from lab.conditions import NONE, Conditions
 
 MGMT_INTERFACE = "eth0"  # created by the provider; the lab's networks are eth1, eth2, ... in the host's order
 MGMT_NETWORK = "mgmt"  # the management network's name where one is asked for beside the lab's own (lab capture)
@@ -29,6 +33,7 @@ class Interface:
     network: str
     address: ipaddress.IPv4Interface
     routes: tuple[Route, ...] = ()
+    tc: Conditions = NONE  # the host's own link conditions on this network (on top of the network's)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Network:
     subnet: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address | None = None  # the address of the router on it, if any
     bridge: str | None = None  # an existing bridge of this machine it is (docs/real-networks.md); None: the lab's own
+    tc: Conditions = NONE  # link conditions on every host interface on it (docs/conditions.md)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ def to_json(topology: Topology) -> dict[str, Any]:
         "management_subnet": str(topology.mgmt_subnet) if topology.mgmt_subnet else None,
         "management_network": topology.mgmt_network,
         "networks": [{"name": n.name, "subnet": str(n.subnet), "gateway": str(n.gateway) if n.gateway else None,
-                      "bridge": n.bridge} for n in topology.networks],
+                      "bridge": n.bridge, "tc": conditions.to_json(n.tc)}
+                     for n in topology.networks],
         "hosts": [
             {
                 "name": h.name, "role": h.role, "index": h.index,
@@ -120,7 +127,8 @@ def to_json(topology: Topology) -> dict[str, Any]:
                 "external_ssh": h.external_ssh,
                 "interfaces": [
                     {"name": i.name, "network": i.network, "address": str(i.address),
-                     "routes": [{"to": str(r.to), "via": str(r.via)} for r in i.routes]}
+                     "routes": [{"to": str(r.to), "via": str(r.via)} for r in i.routes],
+                     "tc": conditions.to_json(i.tc)}
                     for i in h.interfaces
                 ],
             }
@@ -131,13 +139,13 @@ def to_json(topology: Topology) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> Topology:
     networks = tuple(Network(n["name"], ipaddress.IPv4Network(n["subnet"]),
-                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None, n.get("bridge"))
-                     for n in data["networks"])
+                             ipaddress.IPv4Address(n["gateway"]) if n["gateway"] else None, n.get("bridge"),
+                             conditions.from_json(n.get("tc"))) for n in data["networks"])
     hosts = tuple(
         Host(h["name"], h["role"], h["index"],
              tuple(Interface(i["name"], i["network"], ipaddress.IPv4Interface(i["address"]),
                              tuple(Route(ipaddress.IPv4Network(r["to"]), ipaddress.IPv4Address(r["via"]))
-                                   for r in i["routes"]))
+                                   for r in i["routes"]), conditions.from_json(i.get("tc")))
                    for i in h["interfaces"]),
              ipaddress.IPv4Interface(h["management_address"]) if h["management_address"] else None,
              h["external_ssh"])

@@ -92,6 +92,16 @@ class LabConfig:
         return self.state_dir / "results.xml"
 
     @property
+    def tc_path(self) -> Path:
+        """The link conditions in force (lab.ops.tc), when they were changed at runtime or applied by lab up."""
+        return self.state_dir / "tc.json"
+
+    @property
+    def bench_dir(self) -> Path:
+        """`lab bench`'s reports: TIME.json and TIME.png."""
+        return self.state_dir / "bench"
+
+    @property
     def snapshots_dir(self) -> Path:
         return self.state_dir / "snapshots"
 

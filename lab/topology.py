@@ -18,13 +18,15 @@ import ipaddress
 import re
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from chat.protocol import DEFAULT_PORT as CHAT_DEFAULT_PORT
+from lab import conditions
+from lab.conditions import ConditionError, Conditions
 from lab.errors import TopologyError
 from lab.model import MGMT_INTERFACE, Host, Interface, Network, Route, Topology
 
@@ -135,6 +137,7 @@ class _HostEntry:
     path: str
     networks: dict[str, tuple[ipaddress.IPv4Address | None, str | None]]  # network -> (address, interface)
     external_ssh: str | None
+    tc: dict[str, Conditions] = field(default_factory=dict)  # network -> the host's own link conditions there
 
 
 def _expand_hosts(check: _Checker, hosts: Any, networks: dict[str, Network]) -> list[_HostEntry]:
@@ -153,16 +156,17 @@ def _expand_hosts(check: _Checker, hosts: Any, networks: dict[str, Network]) -> 
         elif "ssh" in settings:
             raise check.fail(f"{path}.ssh", "only a host with 'provider: external' has an ssh address")
         attached = _host_networks(check, settings["networks"], f"{path}.networks", networks)
+        own = _own_conditions(check, settings["networks"], f"{path}.networks")
         count = settings.get("count")
         if count is None:
-            entries.append(_HostEntry(name, role, path, attached, ssh))
+            entries.append(_HostEntry(name, role, path, attached, ssh, own))
             continue
         check.integer(count, f"{path}.count", 1, MAX_COUNT)
         if role == "chat_server" or ssh is not None:
             raise check.fail(f"{path}.count", "a chat server or an external host is one host: drop 'count'")
         if any(address is not None for address, _ in attached.values()):
             raise check.fail(f"{path}.networks", "hosts made with 'count' get planned addresses: drop the address")
-        entries.extend(_HostEntry(f"{name}{i}", role, path, attached, None) for i in range(1, count + 1))
+        entries.extend(_HostEntry(f"{name}{i}", role, path, attached, None, own) for i in range(1, count + 1))
     return entries
 
 
@@ -180,7 +184,7 @@ def _host_networks(check: _Checker, value: Any, path: str, networks: dict[str, N
             raise check.fail(path, f"network {network!r} is not defined under 'networks' (defined: {defined})")
         address, interface = None, None
         if isinstance(setting, dict):
-            check.mapping(setting, where, {"address", "interface"})
+            check.mapping(setting, where, {"address", "interface", "tc"})
             if "interface" in setting:
                 interface = check.text(setting["interface"], f"{where}.interface", INTERFACE_PATTERN,
                                        "an interface name")
@@ -196,6 +200,22 @@ def _host_networks(check: _Checker, value: Any, path: str, networks: dict[str, N
     return attached
 
 
+def _conditions(check: _Checker, value: Any, path: str) -> Conditions:
+    """A `tc:` mapping (docs/conditions.md), its mistakes as the topology's one-line errors."""
+    try:
+        return conditions.parse(value, path)
+    except ConditionError as error:
+        raise check.fail(error.path, error.problem) from None
+
+
+def _own_conditions(check: _Checker, value: Any, path: str) -> dict[str, Conditions]:
+    """A host's own `tc:` on its entries for networks (name: {tc: ...}), by network."""
+    if not isinstance(value, dict):
+        return {}
+    return {network: _conditions(check, setting["tc"], f"{path}.{network}.tc")
+            for network, setting in value.items() if isinstance(setting, dict) and "tc" in setting}
+
+
 def _networks(check: _Checker, value: Any) -> dict[str, Network]:
     if not isinstance(value, dict) or not value:
         raise check.fail("networks", "must be a mapping of network names to {subnet: ...}, with at least one")
@@ -203,7 +223,7 @@ def _networks(check: _Checker, value: Any) -> dict[str, Network]:
     for name, raw in value.items():
         path = f"networks.{name}"
         check.text(name, path, NETWORK_NAME_PATTERN, "a network name (1-6 of a-z and 0-9, starting with a letter)")
-        settings = check.mapping(raw, path, {"subnet", "gateway", "bridge"}, {"subnet"})
+        settings = check.mapping(raw, path, {"subnet", "gateway", "bridge", "tc"}, {"subnet"})
         subnet = check.subnet(settings["subnet"], f"{path}.subnet")
         gateway = check.address(settings["gateway"], f"{path}.gateway") if "gateway" in settings else None
         if gateway is not None and (gateway not in subnet or gateway in (subnet.network_address,
@@ -214,7 +234,7 @@ def _networks(check: _Checker, value: Any) -> dict[str, Network]:
                 raise check.fail(f"{path}.subnet", f"{subnet} overlaps network {other.name!r} ({other.subnet})")
         bridge = (check.text(settings["bridge"], f"{path}.bridge", INTERFACE_PATTERN, "a bridge name")
                   if "bridge" in settings else None)
-        networks[name] = Network(name, subnet, gateway, bridge)
+        networks[name] = Network(name, subnet, gateway, bridge, _conditions(check, settings.get("tc"), f"{path}.tc"))
     return networks
 
 
@@ -269,7 +289,7 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
         interfaces = tuple(
             Interface(names[network], network,
                       ipaddress.IPv4Interface(f"{addresses[entry.name, network]}/{networks[network].subnet.prefixlen}"),
-                      routes.get((entry.name, network), ()))
+                      routes.get((entry.name, network), ()), entry.tc.get(network, conditions.NONE))
             for network in entry.networks
         )
         hosts.append(Host(entry.name, entry.role, index, interfaces, None, entry.external_ssh))

@@ -31,6 +31,8 @@ def to_dot(topology: Topology) -> str:
     ]
     for network in topology.networks:
         label = f"{network.name}\n{network.subnet}"
+        if network.tc:
+            label += f"\ntc: {network.tc.describe()}"
         lines.append(f"  {_quote('net:' + network.name)} [shape=ellipse, style=filled, fillcolor=\"#fff8c4\", "
                      f"label={_quote(label)}];")
     for host in topology.hosts:
@@ -46,6 +48,11 @@ def to_dot(topology: Topology) -> str:
             label = f"{interface.name} {interface.address}"
             for route in interface.routes:
                 label += f"\n{route.to} via {route.via}"
+            link = topology.network(interface.network).tc
+            if link or interface.tc:  # the conditions on this link: the network's, and this host's own on it
+                label += "\ntc: " + "; ".join(part for part in (link.describe() if link else "",
+                                                                (f"own {interface.tc.describe()}" if interface.tc
+                                                                 else "")) if part)
             lines.append(f"  {_quote('host:' + host.name)} -- {_quote('net:' + interface.network)} "
                          f"[label={_quote(label)}];")
     lines.append("}")

@@ -17,6 +17,9 @@ from lab.plumbing.ssh import control_dir
 from lab.state import LabConfig
 
 # inventory group of each role (site.yml and tests/infra use these names)
+# The lab's chat server takes this many connections from one address (its default, 50, guards a real server):
+# `lab bench` runs its 1,000 connections from one client host (docs/conditions.md).
+BENCH_CONNECTIONS_PER_ADDRESS = 2000
 GROUPS = {"chat_server": "chat_servers", "chat_client": "chat_clients", "router": "routers", "plain": "plain"}
 
 
@@ -45,6 +48,8 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
         if connection.key_file:
             values["ansible_ssh_private_key_file"] = connection.key_file
         values["static_ip_interfaces"] = static_ip_interfaces(host, connection.interface_names)
+        if host.role == "chat_server":  # `lab bench` opens many connections from one client host
+            values["chat_server_extra_args"] = ["--max-clients-per-address", str(BENCH_CONNECTIONS_PER_ADDRESS)]
         return values
 
     common_args = (

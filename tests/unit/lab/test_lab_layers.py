@@ -13,8 +13,8 @@ from repo_paths import REPO
 
 # From the bottom up: a module may import from its own layer (without a cycle) or a lower one, never a higher one.
 LAB_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lab", "lab.errors", "lab.model"),
-    ("lab.topology", "lab.config", "lab.state"),
+    ("lab", "lab.errors", "lab.conditions", "lab.model"),
+    ("lab.topology", "lab.config", "lab.state", "lab.links"),
     ("lab.plumbing",),
     ("lab.images", "lab.outputs"),
     ("lab.providers", "lab.ops"),
@@ -156,7 +156,8 @@ def test_the_walk_sees_imports_inside_functions_and_submodules_named_in_from_imp
 def test_the_errors_import_nothing_of_the_project_and_the_model_only_the_errors() -> None:
     graph = import_graph(LAB, "lab")
     assert graph["lab.errors"] == set()
-    assert graph["lab.model"] <= {"lab.errors"}
+    assert graph["lab.conditions"] == set()  # link conditions: pure data the model holds
+    assert graph["lab.model"] <= {"lab.errors", "lab.conditions"}
 
 
 def only_a_docstring(path: Path) -> bool:
