@@ -159,18 +159,20 @@ def content_too_long(raw: bytes) -> bool:
     return len(raw) > MAX_CONTENT
 
 
-TEXT_COMMANDS = frozenset({"PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "ERROR", "PONG", "AWAY", "CAP"})
+# Commands whose parameter at this index is free text: sent as a trailing parameter whatever it holds.
+TEXT_PARAM = {"PRIVMSG": 1, "NOTICE": 1, "PART": 1, "TOPIC": 1, "KICK": 2, "QUIT": 0, "ERROR": 0, "AWAY": 0,
+              "PONG": 1, "CAP": 2}
 
 
 def format_message(source: str, command: str, *params: str) -> str:
     """A message as sent (without CR LF). The last parameter gets its ':' when it needs one (empty, with a
-    space, or starting with ':') and always after a numeric or a command whose last parameter is text."""
+    space, or starting with ':') and always when it is free text (a numeric's last, TEXT_PARAM)."""
     parts = [f":{source}"] if source else []
     parts.append(command)
     if params:
         *middle, last = params
         parts.extend(middle)
-        text = command.isdigit() or command in TEXT_COMMANDS
+        text = command.isdigit() or TEXT_PARAM.get(command, -1) == len(middle)
         parts.append(f":{last}" if text or not last or " " in last or last.startswith(":") else last)
     return " ".join(parts)
 
