@@ -3,6 +3,8 @@ that the generator spends its CPU on the sockets).
 
 Each message sent is ``M<send time in ns>.``; the server delivers it to the other members of the room as
 ``[#room] nick: M<ns>.``, so each delivery carries its own latency, and deliveries are counted per line.
+With ``dialect="irc"`` the generator is an IRC client instead (NICK, USER, JOIN; ``PRIVMSG #room :M<ns>.``
+delivered as ``:nick!user@host PRIVMSG #room :M<ns>.``), for the chat server's IRC port or another IRC server.
 """
 
 from __future__ import annotations
@@ -16,18 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 STAMP = re.compile(rb": M(\d+)\.\n")
+IRC_STAMP = re.compile(rb" :M(\d+)\.\r\n")
+LINE, IRC = "line", "irc"
+DIALECTS = (LINE, IRC)
 BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
 READ_SIZE = 1 << 16  # below malloc's mmap/trim thresholds: a bigger buffer costs page faults per recv
 STALL_TIMEOUT = 10.0  # seconds without progress before a phase gives up
 
 
 class Conn:
-    __slots__ = ("connected", "fd", "joined", "pending", "room", "sock")
+    __slots__ = ("connected", "fd", "joined", "message", "number", "pending", "room", "sock")
 
-    def __init__(self, sock: socket.socket, room: str) -> None:
+    def __init__(self, sock: socket.socket, room: str, number: int, dialect: str) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.room = room
+        self.number = number
+        self.message = f"PRIVMSG {room} :M%d.\r\n".encode() if dialect == IRC else b"M%d.\n"  # % send time
         self.connected = False
         self.joined = False
         self.pending = b""  # an unfinished line
@@ -63,8 +70,14 @@ class Latency:
 
 
 class LoadGen:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, dialect: str = LINE) -> None:
         self.address = (host, port)
+        self.dialect = dialect
+        irc = dialect == IRC
+        self._stamp = IRC_STAMP if irc else STAMP
+        self._stamp_at, self._stamp_skip, self._end = (b" :M", 3, b".\r\n") if irc else (b": M", 3, b".\n")
+        self._joined_mark = b" 366 " if irc else b"* you joined "
+        self._opened = 0
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.joined = 0
@@ -104,7 +117,8 @@ class LoadGen:
         result = sock.connect_ex(self.address)
         if result not in (0, errno.EINPROGRESS):
             raise OSError(result, f"connect: {errno.errorcode.get(result, result)}")
-        conn = Conn(sock, room)
+        conn = Conn(sock, room, self._opened, self.dialect)
+        self._opened += 1
         self.conns[conn.fd] = conn
         self.epoll.register(conn.fd, select.EPOLLOUT | select.EPOLLIN)
 
@@ -124,6 +138,8 @@ class LoadGen:
         now = time.perf_counter_ns()
         conns = self.conns
         buckets = self.latency.buckets
+        end, stamp_at, skip = self._end, self._stamp_at, self._stamp_skip
+        cut = len(end)
         for fd, mask in events:
             conn = conns.get(fd)
             if conn is None:
@@ -139,11 +155,11 @@ class LoadGen:
                 data = b""
             if not data:
                 self._lost(conn)
-            elif not conn.pending and data.endswith(b".\n") and data.count(b"\n") == 1 and conn.joined:
+            elif not conn.pending and data.endswith(end) and data.count(b"\n") == 1 and conn.joined:
                 # the usual case in steady traffic: exactly one delivery
-                stamp = data.rfind(b": M")
+                stamp = data.rfind(stamp_at)
                 if stamp >= 0:
-                    latency = now - int(data[stamp + 3 : -2])
+                    latency = now - int(data[stamp + skip : -cut])
                     bucket = latency // BUCKET_NS
                     buckets[bucket] = buckets.get(bucket, 0) + 1
                     self.latency.count += 1
@@ -161,7 +177,10 @@ class LoadGen:
         if error:
             raise OSError(error, f"connect: {errno.errorcode.get(error, error)}")
         conn.connected = True
-        conn.sock.send(f"/join {conn.room}\n".encode())
+        if self.dialect == IRC:
+            conn.sock.send(f"NICK b{conn.number}\r\nUSER b 0 * :bench\r\nJOIN {conn.room}\r\n".encode())
+        else:
+            conn.sock.send(f"/join {conn.room}\n".encode())
         self.epoll.modify(conn.fd, select.EPOLLIN)
 
     def _lost(self, conn: Conn) -> None:
@@ -180,12 +199,16 @@ class LoadGen:
             return
         if end < len(data):
             data = data[:end]
-        stamps = STAMP.findall(data)
+        stamps = self._stamp.findall(data)
         if stamps:
             self.delivered += len(stamps)
             self.last_delivery_ns = now
             self.latency.add([now - int(stamp) for stamp in stamps])
-        if not conn.joined and b"* you joined " in data:
+        if self.dialect == IRC and b"PING " in data:  # another server's keepalive: answer it
+            for line in data.split(b"\r\n"):
+                if line.startswith(b"PING "):
+                    self.send(conn, b"PONG " + line[5:] + b"\r\n")
+        if not conn.joined and self._joined_mark in data:
             conn.joined = True
             self.joined += 1
 
@@ -226,7 +249,7 @@ class LoadGen:
         conns = list(self.conns.values())
         for _ in range(messages_each):
             for conn in conns:
-                self.send(conn, b"M%d.\n" % time.perf_counter_ns())
+                self.send(conn, conn.message % time.perf_counter_ns())
             self.poll(0)
 
     def steady(self, rate: float, duration: float) -> int:
@@ -240,7 +263,8 @@ class LoadGen:
         while sent < total:
             now = time.perf_counter_ns()
             while sent < total and start + sent * interval_ns <= now:
-                self.send(conns[sent % len(conns)], b"M%d.\n" % time.perf_counter_ns())
+                conn = conns[sent % len(conns)]
+                self.send(conn, conn.message % time.perf_counter_ns())
                 sent += 1
             self.poll(max(0.0, (start + sent * interval_ns - time.perf_counter_ns()) / 1e9))
         return sent

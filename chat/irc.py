@@ -205,7 +205,7 @@ def safe(text: str) -> str:
 
 def strip_formatting(text: str) -> str:
     """Text without IRC's formatting codes (for line clients; chat.protocol.clean does the rest)."""
-    return FORMATTING_RE.sub("", text) if any(c < " " for c in text) else text
+    return text if text.isprintable() else FORMATTING_RE.sub("", text)
 
 
 def for_line_clients(text: str) -> str:
