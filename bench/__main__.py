@@ -200,7 +200,6 @@ def verdict(name: str, row: dict[str, object]) -> str:
 
 COLUMNS = [  # (heading, key, format)
     ("scenario", "scenario", "{}"),
-    ("server", "server", "{}"),
     ("clients", "clients", "{:,}"),
     ("rooms", "rooms", "{:,}"),
     ("msgs", "messages", "{:,}"),
@@ -217,6 +216,7 @@ COLUMNS = [  # (heading, key, format)
     ("peak RSS MiB", "peak_rss_mib", "{:.1f}"),
     ("held", "held", "{:,}"),
     ("conn+join s", "connect_join_s", "{:.2f}"),
+    ("server", "server", "{}"),
     ("target", "verdict", "{}"),
 ]
 
