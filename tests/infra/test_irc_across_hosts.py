@@ -28,7 +28,7 @@ def test_weechat_and_a_line_client_on_other_hosts_share_a_room(server: LabHost, 
     # WeeChat keeps its own timeline (slow hosts: generous); the checks wait for what they should see.
     script = (f"/set irc.server_default.nicks {wee}; /server add lab {chat_address}/{port} -notls; "
               f"/set logger.level.irc 9; /connect lab; /wait 5 /join -server lab {room}; "
-              f"/wait 40 /msg -server lab {room} hello from {weechat_host.name}; /wait 50 /quit")
+              f"/wait 20 /msg -server lab {room} hello from {weechat_host.name}; /wait 25 /quit")
     listening = BackgroundSession(line_host.host, [f"/nick {listener}", f"/join {room}"])
     try:
         assert f"you joined {room}" in listening.wait_for(f"you joined {room}")
