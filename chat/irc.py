@@ -112,7 +112,7 @@ ERR_USERSDONTMATCH = "502"
 BEFORE_REGISTRATION = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs more, and this is the hot path
 class Message:
     """One message: its command upper-cased, its parameters (the trailing one included, without its ':')."""
 

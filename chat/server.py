@@ -599,14 +599,13 @@ class ChatServer:
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
         body = irc.action(text) if action else text
-        self._fan_out(room, client, data + b"\n", self.irc.encode(
-            irc.format_message(client.source, "PRIVMSG", room.name, body)))
+        # the hot path: the IRC form written out (chat.irc.format_message gives the same line)
+        self._fan_out(room, client, data + b"\n", self.irc.encode(f":{client.source} PRIVMSG {room.name} :{body}"))
 
     def say_in(self, room: Room, sender: Client, text: str, *, notice: bool = False) -> None:
         """An IRC client's PRIVMSG (or NOTICE) to a room: IRC members get it as sent, line members as
         ``[#room] nick: text`` (a CTCP ACTION as ``[#room] * nick text``; other CTCPs not at all)."""
-        irc_data = self.irc.encode(irc.format_message(sender.source, "NOTICE" if notice else "PRIVMSG",
-                                                      room.name, text))
+        irc_data = self.irc.encode(f":{sender.source} {'NOTICE' if notice else 'PRIVMSG'} {room.name} :{text}")
         acted = irc.action_text(text)
         if acted is not None:
             line = protocol.action(room.name, sender.nick, irc.for_line_clients(acted))
