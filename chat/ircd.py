@@ -8,6 +8,7 @@ docs/irc.md is the reference.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import time
 from collections.abc import Callable
@@ -150,7 +151,7 @@ class IrcDialect:
         if registration is None:
             self.reply(client, irc.ERR_ALREADYREGISTERED, "You may not reregister")
             return
-        if len(message.params) < 4 or not message.params[0]:
+        if len(message.params) < 4 or not message.params[0] or not message.params[3]:
             self.reply(client, irc.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return
         user = "".join(c for c in message.params[0] if c.isalnum() or c in "-_.")[: irc.USERLEN] or "user"
@@ -294,8 +295,8 @@ class IrcDialect:
         self.server.parted(room, client, reason)
 
     def _names(self, client: Client, message: Message) -> None:
-        if not message.params or not message.params[0]:
-            self.reply(client, irc.ERR_NEEDMOREPARAMS, "NAMES", "Not enough parameters")
+        if not message.params or not message.params[0]:  # no list of every channel: the end of none
+            self.reply(client, irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
             return
         for name in message.params[0].split(","):
             room = self.server.registry.room(name)
@@ -350,6 +351,10 @@ class IrcDialect:
         room = self.server.registry.room(mask)
         if room is not None:
             targets = [(room.name, member) for member in sorted(room.members, key=lambda m: m.nick.lower())]
+        elif "*" in mask or "?" in mask:  # a nickname mask: everyone it matches
+            pattern = mask.lower()
+            matched = [m for m in self.server.registry.members() if fnmatch.fnmatchcase(m.nick.lower(), pattern)]
+            targets = [(m.room.name if m.room else "*", m) for m in sorted(matched, key=lambda m: m.nick.lower())]
         else:
             member = self.server.registry.find(mask)
             targets = [(member.room.name if member.room else "*", member)] if member is not None else []

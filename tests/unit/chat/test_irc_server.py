@@ -115,6 +115,8 @@ def test_nick_errors_and_one_namespace_with_line_clients(irc_server, irc_connect
     conn = irc_connect(irc_server)
     conn.send("NICK")
     assert conn.line() == f"{S} 431 * :No nickname given"
+    conn.send("USER u 0 * :")
+    assert conn.line() == f"{S} 461 * USER :Not enough parameters"
     conn.send("NICK bad!nick")
     assert conn.line() == f"{S} 432 * bad!nick :Erroneus nickname"
     conn.send("NICK taken")
@@ -155,6 +157,8 @@ def test_join_several_channels_names_and_part(irc_server, irc_connect) -> None:
     a.send("NAMES #one,#none")
     assert a.until(f"{S} 366 a #none :End of /NAMES list") == [
         f"{S} 353 a = #one :a", f"{S} 366 a #one :End of /NAMES list", f"{S} 366 a #none :End of /NAMES list"]
+    a.send("NAMES")
+    assert a.line() == f"{S} 366 a * :End of /NAMES list"
     a.send("PART #two :see you")
     assert a.line() == ":a!user@127.0.0.1 PART #two :see you"
     assert b.line() == ":a!user@127.0.0.1 PART #two :see you"
@@ -211,6 +215,9 @@ def test_who_list_topic_and_mode(irc_server, irc_connect) -> None:
     a.send("WHO #room")
     assert a.until(f"{S} 315 a #room :End of WHO list") == [
         f"{S} 352 a #room user 127.0.0.1 {SERVER} a H :0 Real Name", f"{S} 315 a #room :End of WHO list"]
+    a.send("WHO a*")
+    assert a.until(f"{S} 315 a a* :End of WHO list") == [
+        f"{S} 352 a #room user 127.0.0.1 {SERVER} a H :0 Real Name", f"{S} 315 a a* :End of WHO list"]
     a.send("TOPIC #room")
     assert a.line() == f"{S} 331 a #room :No topic is set"
     a.send("TOPIC #room :new topic")
