@@ -450,3 +450,10 @@ def test_irc_port_flag(argv, port) -> None:
 
     config, _ = parse_args(argv)
     assert config.irc_port == port
+
+
+def test_server_shutdown_closes_irc_links_with_error(chat_server_factory, irc_connect) -> None:
+    server = chat_server_factory(rate=0, irc_port=0, server_name=SERVER)
+    conn = irc_connect(server, nick="late")
+    server.stop()
+    assert conn.closed()[-1] == "ERROR :Closing Link: 127.0.0.1 (Server shutting down)"
