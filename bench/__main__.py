@@ -317,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             except (RuntimeError, OSError) as error:
                 print(f"bench: {name} failed: {error} (server logs: {RESULTS.parent}/server-{name}*.log)",
                       file=sys.stderr)
-                return 1
+                if not args.peer:
+                    return 1
+                rows.append({"scenario": name, "server": "ngircd" if peer else f"chat {dialect}",
+                             "error": str(error), "verdict": "FAILED"})  # the side-by-side table goes on
     print()
     print(table(rows))
     if args.peer:
@@ -326,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for row in rows:
         name = str(row["scenario"])
+        if "error" in row:
+            print(f"{name} ({row['server']}): failed: {row['error']}")
+            continue
         print(f"{name}: target {TARGETS[name]}: {row['verdict']}; server exit {row['server_exit']} "
               f"after SIGTERM in {row['server_stop_s']:.2f} s; {row['server_warnings']} server warnings; "
               f"load average {row.get('loadavg_at_start', '?')} at its start")

@@ -92,11 +92,12 @@ class LoadGen:
                          source_of: Callable[[int], str] | None = None) -> float:
         """Open ``count`` connections, each sending ``/join room_of(i)`` once connected, at most ``window``
         not yet joined at a time, from source address ``source_of(i)`` if given; return the seconds until
-        every one has its join confirmed."""
+        every one has its join confirmed (a connection the server closed is not waited for: it counts in
+        ``dead``)."""
         start = time.perf_counter()
         opened = 0
         progress = time.monotonic()
-        while self.joined < count:
+        while self.joined < count - self.dead:
             while opened < count and opened - self.joined < window:
                 self._open(room_of(opened), source_of(opened) if source_of else None)
                 opened += 1
