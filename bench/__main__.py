@@ -319,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 if not args.peer:
                     return 1
-                rows.append({"scenario": name, "server": "ngircd" if peer else f"chat {'IRC' if dialect == IRC else 'line'}",
-                             "error": str(error), "verdict": "FAILED"})  # the side-by-side table goes on
+                server = "ngircd" if peer else f"chat {'IRC' if dialect == IRC else 'line'}"
+                rows.append({"scenario": name, "server": server, "error": str(error), "verdict": "FAILED"})  # the side-by-side table goes on
     print()
     print(table(rows))
     if args.peer:
