@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.peer:
                     return 1
                 server = "ngircd" if peer else f"chat {'IRC' if dialect == IRC else 'line'}"
-                rows.append({"scenario": name, "server": server, "error": str(error), "verdict": "FAILED"})  # the side-by-side table goes on
+                # the side-by-side table goes on
+                rows.append({"scenario": name, "server": server, "error": str(error), "verdict": "FAILED"})
     print()
     print(table(rows))
     if args.peer:
