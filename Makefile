@@ -14,12 +14,13 @@ LAB := $(PY) -m lab
 
 .PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
 	lab-chat lab-down lab-graph lab-e2e external-e2e vm-e2e box vm-deps clean
-.PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e lab-tc lab-bench
+.PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e lab-tc lab-bench bench-peer
 
 help:
 	@echo "make lab-up      create the lab's VMs (LAB_PROVIDER=nspawn: containers), run ansible/site.yml and the checks"
 	@echo "make test        lint (ruff, ansible-lint), unit tests, and the container lab end to end (as root)"
-	@echo "make bench       chat server benchmark (table + JSON under bench/results/)"
+	@echo "make bench       chat server benchmark (table + JSON under bench/results/); DIALECT=irc over IRC"
+	@echo "make bench-peer  the same over the line protocol, IRC and Debian's ngircd, side by side"
 	@echo "make lab-test | lab-status [JSON=1] | lab-ssh HOST=name | lab-chat | lab-graph | lab-down"
 	@echo "make lab-provision | lab-exec [HOST=all] CMD='...' | lab-logs [HOST=server] [UNIT=...] [FOLLOW=1]"
 	@echo "make lab-snapshot [SAVE=|RESTORE=|DELETE=name] | lab-capture [NETWORK=lan|mgmt] [COUNT=n] [FILTER='...']"
@@ -92,8 +93,13 @@ vm-e2e: vm-deps venv
 
 test: lint unit lab-e2e
 
+# DIALECT=irc: the load speaks IRC to the server's IRC port; bench-peer: line, IRC and Debian's ngircd side by side.
 bench: venv
-	$(PY) -m bench
+	$(PY) -m bench $(if $(DIALECT),--dialect $(DIALECT))
+
+bench-peer: venv
+	@tools/install-deps >/dev/null || { echo "bench-peer needs ngircd: run tools/install-deps as root"; exit 1; }
+	$(PY) -m bench --peer
 
 # Real machines (or any inventory): site.yml, then the cross-host checks, with the venv's Ansible and the root
 # ansible.cfg. No default inventory on purpose: the example's addresses are somebody's real network.

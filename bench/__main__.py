@@ -13,6 +13,10 @@ process (pinned to CPU 1), then prints one table row; all rows also go to bench/
 The primary figure is the server's own CPU time per delivery (one line written to one recipient):
 one Python load generator saturates long before the server does on a 2-core machine.
 
+``--dialect irc`` runs burst, steady and idle over the server's IRC port (the generator speaks IRC);
+``--peer`` (``make bench-peer``) runs them for the line dialect, the IRC dialect and Debian's ngircd
+(penalties off, pinned the same way) and prints them side by side.
+
 Reference: docs/benchmark.md
 """
 
@@ -31,8 +35,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from bench import floor
-from bench.loadgen import LoadGen
-from bench.serverproc import REPO, ServerProcess
+from bench.loadgen import DIALECTS, IRC, LINE, LoadGen
+from bench.serverproc import NGIRCD, REPO, ServerProcess
 from chat.cli import raise_open_files_limit
 
 RESULTS = REPO / "bench" / "results" / "latest.json"
@@ -40,7 +44,7 @@ SERVER_CPU, LOAD_CPU = 0, 1
 
 # The server's limits relaxed for the load: no rate limit (the generator sends as fast as it can), no
 # idle timeout, room for every generated client from the one loopback address, warnings only in the log.
-SERVER_FLAGS = ["--rate", "0", "--idle-timeout", "0", "--max-clients", "12000",
+SERVER_FLAGS = ["--rate", "0", "--idle-timeout", "0", "--ping-interval", "0", "--max-clients", "12000",
                 "--max-clients-per-address", "20000", "--log-level", "warning"]
 
 # The flood scenario keeps the server's default limits (the rate limit above all); its bystanders come
@@ -82,15 +86,26 @@ QUICK = {
 }
 
 
-def run(scenario: Scenario, python: str, pin: bool) -> dict[str, object]:
-    log = RESULTS.parent / f"server-{scenario.name}.log"
+PEER_SCENARIOS = ("burst", "steady", "idle")  # what --peer and --dialect irc run (flood speaks the line protocol)
+PEERS = (("chat line", LINE, False), ("chat IRC", IRC, False), ("ngircd", IRC, True))  # (name, dialect, peer)
+# ngircd accepts one connection per loop iteration: a thousand connects at once overflow its backlog and stall
+# for the kernel's retransmission backoff. It is given them 64 at a time (the chat server 1,000).
+PEER_CONNECT_WINDOW = 64
+
+
+def run(scenario: Scenario, python: str, pin: bool, dialect: str = LINE, peer: bool = False) -> dict[str, object]:
+    server_name = "ngircd" if peer else f"chat {'IRC' if dialect == IRC else 'line'}"
+    log = RESULTS.parent / f"server-{scenario.name}{'-ngircd' if peer else '-irc' if dialect == IRC else ''}.log"
     flood = scenario.name == "flood"
-    server = ServerProcess(python, FLOOD_FLAGS if flood else SERVER_FLAGS, SERVER_CPU if pin else None, log)
-    gen = LoadGen("127.0.0.1", server.port)
+    server = ServerProcess(python, FLOOD_FLAGS if flood else SERVER_FLAGS, SERVER_CPU if pin else None, log,
+                           peer=peer)
+    gen = LoadGen("127.0.0.1", server.irc_port if dialect == IRC else server.port, dialect)
     flooders: subprocess.Popen[str] | None = None
-    row: dict[str, object] = {"scenario": scenario.name, "clients": scenario.clients, "rooms": scenario.rooms}
+    row: dict[str, object] = {"scenario": scenario.name, "server": server_name, "clients": scenario.clients,
+                              "rooms": scenario.rooms}
     try:
         connect_s = gen.connect_and_join(scenario.clients, lambda i: f"#{scenario.name}{i % scenario.rooms}",
+                                         window=PEER_CONNECT_WINDOW if peer else 1000,
                                          source_of=(lambda i: f"127.0.1.{i % 250 + 1}") if flood else None)
         row["connect_join_s"] = connect_s
         gen.drain()  # join notices
@@ -203,6 +218,7 @@ COLUMNS = [  # (heading, key, format)
     ("peak RSS MiB", "peak_rss_mib", "{:.1f}"),
     ("held", "held", "{:,}"),
     ("conn+join s", "connect_join_s", "{:.2f}"),
+    ("server", "server", "{}"),
     ("target", "verdict", "{}"),
 ]
 
@@ -218,6 +234,35 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+SIDE_BY_SIDE = [  # (scenario, heading, key, format): make bench-peer's table
+    ("burst", "CPU us/delivery", "cpu_us_per_delivery", "{:.3f}"),
+    ("burst", "p99 ms", "p99_ms", "{:.2f}"),
+    ("burst", "loss", "loss", "{:,}"),
+    ("steady", "CPU us/delivery", "cpu_us_per_delivery", "{:.3f}"),
+    ("steady", "p99 ms", "p99_ms", "{:.2f}"),
+    ("steady", "loss", "loss", "{:,}"),
+    ("idle", "peak RSS MiB", "peak_rss_mib", "{:.1f}"),
+    ("idle", "held", "held", "{:,}"),
+]
+
+
+def side_by_side(rows: list[dict[str, object]]) -> str:
+    """One line per figure, one column per server."""
+    names = [name for name, _, _ in PEERS]
+    found = {(row["scenario"], row["server"]): row for row in rows}
+    cells = [["scenario", "figure", *names]]
+    for scenario, heading, key, fmt in SIDE_BY_SIDE:
+        values = []
+        for name in names:
+            row = found.get((scenario, name))
+            values.append(fmt.format(row[key]) if row and key in row else "-")
+        cells.append([scenario, heading, *values])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    lines = [" | ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in cells]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -228,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="steady: seconds instead of the scenario's")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter running the server (default: this one), e.g. /usr/bin/python3")
+    parser.add_argument("--dialect", choices=DIALECTS, default=LINE,
+                        help="the protocol the load speaks: the line protocol or IRC (the server's IRC port)")
+    parser.add_argument("--peer", action="store_true",
+                        help=f"burst, steady and idle for the line dialect, the IRC dialect and ngircd "
+                             f"({NGIRCD}), side by side")
     parser.add_argument("--json", type=Path, default=RESULTS,
                         help="where to save the results (default %(default)s)")
     args = parser.parse_args(argv)
@@ -236,7 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate or args.duration:
         steady = sizes["steady"]
         sizes["steady"] = replace(steady, rate=args.rate or steady.rate, duration=args.duration or steady.duration)
-    names = args.scenario or list(FULL)
+    names = args.scenario or (list(PEER_SCENARIOS) if args.peer or args.dialect == IRC else list(FULL))
+    if (args.peer or args.dialect == IRC) and "flood" in names:
+        parser.error("the flood scenario speaks the line protocol only (not with --dialect irc or --peer)")
+    if args.peer and not os.access(NGIRCD, os.X_OK):
+        print(f"bench: --peer needs ngircd ({NGIRCD}): apt-get install ngircd (tools/install-deps)", file=sys.stderr)
+        return 1
+    targets = list(PEERS) if args.peer else [(None, args.dialect, False)]
     limit = raise_open_files_limit()
     largest = max(sizes[name].clients for name in names)
     if limit < largest + 100:
@@ -253,20 +309,32 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         scenario = sizes[name]
-        print(f"  {name}: {scenario.clients:,} clients in {scenario.rooms:,} rooms ...", flush=True)
-        try:
-            rows.append(run(scenario, args.python, pin))
-            if name == "steady":
-                rows[-1].update(send_floor(scenario, pin))
-        except (RuntimeError, OSError) as error:
-            print(f"bench: {name} failed: {error} (server log: {RESULTS.parent}/server-{name}.log)",
-                  file=sys.stderr)
-            return 1
+        for _, dialect, peer in targets:
+            print(f"  {name}: {scenario.clients:,} clients in {scenario.rooms:,} rooms "
+                  f"({'ngircd' if peer else 'chat server'}, {dialect}) ...", flush=True)
+            try:
+                rows.append(run(scenario, args.python, pin, dialect, peer))
+                if name == "steady" and not args.peer:
+                    rows[-1].update(send_floor(scenario, pin))
+            except (RuntimeError, OSError) as error:
+                print(f"bench: {name} failed: {error} (server logs: {RESULTS.parent}/server-{name}*.log)",
+                      file=sys.stderr)
+                if not args.peer:
+                    return 1
+                server = "ngircd" if peer else f"chat {'IRC' if dialect == IRC else 'line'}"
+                # the side-by-side table goes on
+                rows.append({"scenario": name, "server": server, "error": str(error), "verdict": "FAILED"})
     print()
     print(table(rows))
+    if args.peer:
+        print()
+        print(side_by_side(rows))
     print()
     for row in rows:
         name = str(row["scenario"])
+        if "error" in row:
+            print(f"{name} ({row['server']}): failed: {row['error']}")
+            continue
         print(f"{name}: target {TARGETS[name]}: {row['verdict']}; server exit {row['server_exit']} "
               f"after SIGTERM in {row['server_stop_s']:.2f} s; {row['server_warnings']} server warnings; "
               f"load average {row.get('loadavg_at_start', '?')} at its start")
@@ -287,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "pinned": pin,
         "server_flags": SERVER_FLAGS,
+        "dialect": "all" if args.peer else args.dialect,
         "scenarios": {name: asdict(sizes[name]) for name in names},
         "results": [{key: None if isinstance(value, float) and math.isnan(value) else value  # JSON has no NaN
                      for key, value in row.items()} for row in rows],

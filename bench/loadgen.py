@@ -3,6 +3,8 @@ that the generator spends its CPU on the sockets).
 
 Each message sent is ``M<send time in ns>.``; the server delivers it to the other members of the room as
 ``[#room] nick: M<ns>.``, so each delivery carries its own latency, and deliveries are counted per line.
+With ``dialect="irc"`` the generator is an IRC client instead (NICK, USER, JOIN; ``PRIVMSG #room :M<ns>.``
+delivered as ``:nick!user@host PRIVMSG #room :M<ns>.``), for the chat server's IRC port or another IRC server.
 With a ``tag`` (several generators on several hosts, bench/lab_client.py) a message is ``TAGM<ns>.``: deliveries of
 its own tag are timed on its own clock, the others (another host's clock) only counted, in ``foreign``.
 """
@@ -18,19 +20,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 STAMP = re.compile(rb": M(\d+)\.\n")
-ANY_STAMP = re.compile(rb": [A-Za-z0-9]*M\d+\.\n")  # a delivery of any generator's message
+IRC_STAMP = re.compile(rb" :M(\d+)\.\r\n")
+LINE, IRC = "line", "irc"
+DIALECTS = (LINE, IRC)
 BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
 READ_SIZE = 1 << 16  # below malloc's mmap/trim thresholds: a bigger buffer costs page faults per recv
 STALL_TIMEOUT = 10.0  # seconds without progress before a phase gives up
 
 
 class Conn:
-    __slots__ = ("connected", "fd", "joined", "pending", "room", "sock")
+    __slots__ = ("connected", "fd", "joined", "message", "number", "pending", "room", "sock")
 
-    def __init__(self, sock: socket.socket, room: str) -> None:
+    def __init__(self, sock: socket.socket, room: str, number: int, dialect: str, tag: str = "") -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.room = room
+        self.number = number
+        # % send time
+        self.message = (f"PRIVMSG {room} :{tag}M%d.\r\n" if dialect == IRC else f"{tag}M%d.\n").encode()
         self.connected = False
         self.joined = False
         self.pending = b""  # an unfinished line
@@ -66,12 +73,20 @@ class Latency:
 
 
 class LoadGen:
-    def __init__(self, host: str, port: int, tag: str = "") -> None:
+    def __init__(self, host: str, port: int, dialect: str = LINE, tag: str = "") -> None:
         self.address = (host, port)
-        self.tag = tag.encode()
-        self.marker = b": " + self.tag + b"M"  # what starts a delivery of this generator's own message
-        self.stamp = re.compile(rb": " + re.escape(self.tag) + rb"M(\d+)\.\n") if tag else STAMP
+        self.dialect = dialect
+        self.tag = tag
+        irc = dialect == IRC
+        before, self._end = (b" :", b".\r\n") if irc else (b": ", b".\n")
+        self._stamp_at = before + tag.encode() + b"M"  # what starts a delivery of this generator's own message
+        self._stamp_skip = len(self._stamp_at)
+        self._stamp = (re.compile(re.escape(self._stamp_at) + rb"(\d+)\." + re.escape(self._end)) if tag
+                       else IRC_STAMP if irc else STAMP)
+        self._any_stamp = re.compile(re.escape(before) + rb"[A-Za-z0-9]*M\d+\." + re.escape(self._end))
         self.foreign = 0  # deliveries of other generators' messages (tagged, see the module's docstring)
+        self._joined_mark = b" 366 " if irc else b"* you joined "
+        self._opened = 0
         self.epoll = select.epoll()
         self.conns: dict[int, Conn] = {}
         self.joined = 0
@@ -86,11 +101,12 @@ class LoadGen:
                          source_of: Callable[[int], str] | None = None) -> float:
         """Open ``count`` connections, each sending ``/join room_of(i)`` once connected, at most ``window``
         not yet joined at a time, from source address ``source_of(i)`` if given; return the seconds until
-        every one has its join confirmed."""
+        every one has its join confirmed (a connection the server closed is not waited for: it counts in
+        ``dead``)."""
         start = time.perf_counter()
         opened = 0
         progress = time.monotonic()
-        while self.joined < count:
+        while self.joined < count - self.dead:
             while opened < count and opened - self.joined < window:
                 self._open(room_of(opened), source_of(opened) if source_of else None)
                 opened += 1
@@ -111,7 +127,8 @@ class LoadGen:
         result = sock.connect_ex(self.address)
         if result not in (0, errno.EINPROGRESS):
             raise OSError(result, f"connect: {errno.errorcode.get(result, result)}")
-        conn = Conn(sock, room)
+        conn = Conn(sock, room, self._opened, self.dialect, self.tag)
+        self._opened += 1
         self.conns[conn.fd] = conn
         self.epoll.register(conn.fd, select.EPOLLOUT | select.EPOLLIN)
 
@@ -131,6 +148,8 @@ class LoadGen:
         now = time.perf_counter_ns()
         conns = self.conns
         buckets = self.latency.buckets
+        end, stamp_at, skip = self._end, self._stamp_at, self._stamp_skip
+        cut = len(end)
         for fd, mask in events:
             conn = conns.get(fd)
             if conn is None:
@@ -146,13 +165,13 @@ class LoadGen:
                 data = b""
             if not data:
                 self._lost(conn)
-            elif not conn.pending and data.endswith(b".\n") and data.count(b"\n") == 1 and conn.joined:
+            elif not conn.pending and data.endswith(end) and data.count(b"\n") == 1 and conn.joined:
                 # the usual case in steady traffic: exactly one delivery
-                stamp = data.rfind(self.marker)
-                if stamp < 0 and self.tag and ANY_STAMP.search(data):
+                stamp = data.rfind(stamp_at)
+                if stamp < 0 and self.tag and self._any_stamp.search(data):
                     self.foreign += 1
                 elif stamp >= 0:
-                    latency = now - int(data[stamp + len(self.marker) : -2])
+                    latency = now - int(data[stamp + skip : -cut])
                     bucket = latency // BUCKET_NS
                     buckets[bucket] = buckets.get(bucket, 0) + 1
                     self.latency.count += 1
@@ -170,7 +189,10 @@ class LoadGen:
         if error:
             raise OSError(error, f"connect: {errno.errorcode.get(error, error)}")
         conn.connected = True
-        conn.sock.send(f"/join {conn.room}\n".encode())
+        if self.dialect == IRC:
+            conn.sock.send(f"NICK b{conn.number}\r\nUSER b 0 * :bench\r\nJOIN {conn.room}\r\n".encode())
+        else:
+            conn.sock.send(f"/join {conn.room}\n".encode())
         self.epoll.modify(conn.fd, select.EPOLLIN)
 
     def _lost(self, conn: Conn) -> None:
@@ -189,14 +211,18 @@ class LoadGen:
             return
         if end < len(data):
             data = data[:end]
-        stamps = self.stamp.findall(data)
+        stamps = self._stamp.findall(data)
         if self.tag:
-            self.foreign += len(ANY_STAMP.findall(data)) - len(stamps)
+            self.foreign += len(self._any_stamp.findall(data)) - len(stamps)
         if stamps:
             self.delivered += len(stamps)
             self.last_delivery_ns = now
             self.latency.add([now - int(stamp) for stamp in stamps])
-        if not conn.joined and b"* you joined " in data:
+        if self.dialect == IRC and b"PING " in data:  # another server's keepalive: answer it
+            for line in data.split(b"\r\n"):
+                if line.startswith(b"PING "):
+                    self.send(conn, b"PONG " + line[5:] + b"\r\n")
+        if not conn.joined and self._joined_mark in data:
             conn.joined = True
             self.joined += 1
 
@@ -238,7 +264,7 @@ class LoadGen:
         conns = list(self.conns.values())
         for _ in range(messages_each):
             for conn in conns:
-                self.send(conn, b"%sM%d.\n" % (self.tag, time.perf_counter_ns()))
+                self.send(conn, conn.message % time.perf_counter_ns())
             self.poll(0)
 
     def steady(self, rate: float, duration: float, tick: Callable[[], None] | None = None) -> int:
@@ -252,7 +278,8 @@ class LoadGen:
         while sent < total:
             now = time.perf_counter_ns()
             while sent < total and start + sent * interval_ns <= now:
-                self.send(conns[sent % len(conns)], b"%sM%d.\n" % (self.tag, time.perf_counter_ns()))
+                conn = conns[sent % len(conns)]
+                self.send(conn, conn.message % time.perf_counter_ns())
                 sent += 1
             self.poll(max(0.0, (start + sent * interval_ns - time.perf_counter_ns()) / 1e9))
             if tick is not None:

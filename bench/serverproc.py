@@ -24,10 +24,46 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Debian's ngircd as the peer the IRC dialect is compared with (make bench-peer): loopback, no DNS or ident
+# lookups, no limits on connections or channels, no penalties, keepalive out of the way.
+NGIRCD = "/usr/sbin/ngircd"
+NGIRCD_CONF = """[Global]
+Name = bench.peer
+Info = chatlab benchmark peer
+Listen = 127.0.0.1
+Ports = {port}
+MotdPhrase = bench
+PidFile = {pidfile}
+[Limits]
+MaxConnections = 0
+MaxConnectionsIP = 0
+MaxJoins = 0
+MaxNickLength = 32
+MaxPenaltyTime = 0
+PingTimeout = 3600
+PongTimeout = 3600
+[Options]
+DNS = no
+Ident = no
+PAM = no
+"""
+
+
 class ServerProcess:
-    def __init__(self, python: str, flags: list[str], cpu: int | None, log: Path) -> None:
+    """The chat server (line dialect on ``port``, IRC on ``irc_port``), or with ``peer``: ngircd on ``port``
+    and ``irc_port`` alike."""
+
+    def __init__(self, python: str, flags: list[str], cpu: int | None, log: Path, peer: bool = False) -> None:
         self.port = free_port()
-        self.command = [python, "-m", "chat.server", "--host", "127.0.0.1", "--port", str(self.port), *flags]
+        self.irc_port = self.port if peer else free_port()
+        if peer:
+            conf = log.with_suffix(".conf")
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(NGIRCD_CONF.format(port=self.port, pidfile=log.with_suffix(".pid")))
+            self.command = [NGIRCD, "--nodaemon", "--config", str(conf)]
+        else:
+            self.command = [python, "-m", "chat.server", "--host", "127.0.0.1", "--port", str(self.port),
+                            "--irc-port", str(self.irc_port), "--server-name", "bench.chat", *flags]
         self.log = log
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None

@@ -38,6 +38,13 @@ def non_negative(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = non_negative(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text}")
+    return value
+
+
 def _integer(text: str) -> int:
     try:
         return int(text)

@@ -12,7 +12,9 @@ Either way: an unreachable server gives one line on stderr and exit code 1. What
 printed through chat.protocol.clean (no control, format or separator characters reach the terminal), in
 lines of at most MAX_SERVER_LINE bytes. When the connection drops, the terminal client reconnects (with
 a growing pause, at most RECONNECT_MAX s), takes its nickname back and rejoins its room; in pipe mode only
-with --reconnect.
+with --reconnect. Reconnecting clients keep the connection alive (docs/keepalive.md): after --keepalive
+seconds without a line from the server (or without one sent) they send ``/ping TOKEN``; when nothing answers
+within --keepalive-timeout seconds the connection counts as lost.
 
 Reference: docs/chat.md
 """
@@ -33,7 +35,7 @@ from collections.abc import Callable
 from typing import IO
 
 from chat import protocol
-from chat.cli import ArgumentParser, port
+from chat.cli import ArgumentParser, non_negative, port, positive_float
 from chat.lines import TOO_LONG, LineReader
 
 DEFAULT_HOST = "127.0.0.1"
@@ -44,6 +46,8 @@ READ_SIZE = 65536
 MAX_SERVER_LINE = 64 * 1024  # bytes of one line from the server; the rest of a longer one is dropped
 RECONNECT_FIRST = 1.0  # seconds before the first attempt to reconnect; doubled after each failure
 RECONNECT_MAX = 30.0  # seconds between attempts at most
+KEEPALIVE = 30.0  # seconds without a line from the server (or to it) before the client sends /ping
+KEEPALIVE_TIMEOUT = 10.0  # seconds for the server to answer the /ping before the connection counts as lost
 
 # What the client learns from the server's notices (formats in chat.protocol).
 NICK_NOTICE = re.compile(rf"\* (?:welcome to chatlab! )?you are (?:now )?({protocol.NICK_RE.pattern})")
@@ -118,6 +122,55 @@ class ServerLines:
             self.room = None
 
 
+class Keepalive:
+    """When to send ``/ping TOKEN`` and when a connection counts as lost; pure (times passed in, seconds,
+    monotonic). A ping goes out after ``interval`` without a line from the server or without a line sent
+    to it (so that the server, which drops clients it hears nothing from, hears from a reader of a busy
+    room too); any line from the server answers it; none within ``timeout`` means the link is dead."""
+
+    def __init__(self, interval: float, timeout: float, now: float) -> None:
+        self.interval = interval  # 0: off
+        self.timeout = timeout
+        self.heard_at = self.sent_at = now
+        self.token = ""  # of the ping waiting for an answer
+        self.pinged_at = 0.0
+        self._count = 0
+
+    def heard(self, now: float) -> None:
+        self.heard_at = now
+        self.token = ""
+
+    def sent(self, now: float) -> None:
+        self.sent_at = max(self.sent_at, now)
+
+    def ping(self, now: float) -> bytes:
+        """The ping to send now, if one is due (else empty)."""
+        if not self.interval or self.token or now < min(self.heard_at, self.sent_at) + self.interval:
+            return b""
+        self._count += 1
+        self.token = f"k{self._count}"
+        self.pinged_at = self.sent_at = now
+        return f"/{protocol.PING} {self.token}\n".encode()
+
+    def is_pong(self, line: str) -> bool:
+        """Whether a server line is the answer to one of our pings (not shown to the user)."""
+        return line.startswith("* pong k") and line[8:].isdigit() and int(line[8:]) <= self._count
+
+    def lost(self, now: float) -> bool:
+        return bool(self.token) and now >= self.pinged_at + self.timeout
+
+    def wait(self, now: float) -> float:
+        """Seconds until ping() or lost() may change (a bound for select)."""
+        if not self.interval:
+            return 3600.0
+        if self.token:
+            return max(0.0, self.pinged_at + self.timeout - now)
+        return max(0.0, min(self.heard_at, self.sent_at) + self.interval - now)
+
+    def why(self) -> str:
+        return f"no answer to /ping within {self.timeout:g} s"
+
+
 class Backoff:
     """Pauses between attempts to reconnect: RECONNECT_FIRST, doubled each time up to RECONNECT_MAX."""
 
@@ -142,6 +195,7 @@ class Link:
         self.sock: socket.socket | None = sock  # None while reconnecting
         self.quitting = False  # stdin has ended: /quit is (being) sent, no reconnecting
         self.closed = False  # the session is over: nothing more to send
+        self.last_sent = time.monotonic()
         self._changed = threading.Condition()
 
     def send(self, data: bytes) -> None:
@@ -154,9 +208,22 @@ class Link:
                     continue
                 try:
                     sock.sendall(data)
+                    self.last_sent = time.monotonic()
                     return
                 except OSError:  # dropped: the receiving side notices and reconnects (or ends)
                     self._changed.wait_for(lambda failed=sock: self.sock is not failed or self.closed)
+
+    def try_send(self, data: bytes) -> None:
+        """Send from the receiving thread (a keepalive ping), unless a send is under way: never waits
+        behind a send stuck on a dead connection, never splits another line."""
+        if not self._changed.acquire(timeout=0.2):
+            return
+        try:
+            if self.sock is not None:
+                with contextlib.suppress(OSError):
+                    self.sock.sendall(data)
+        finally:
+            self._changed.release()
 
     def replace(self, sock: socket.socket | None) -> None:
         old = self.sock
@@ -175,10 +242,12 @@ class Link:
             self._changed.notify_all()
 
 
-def run_piped(sock: socket.socket, nick: str | None, reconnect: Callable[[], socket.socket] | None) -> int:
+def run_piped(sock: socket.socket, nick: str | None, reconnect: Callable[[], socket.socket] | None,
+              keepalive: tuple[float, float] = (KEEPALIVE, KEEPALIVE_TIMEOUT)) -> int:
     """Send stdin's lines (then /quit), print the server's lines; return once the server closes. With
     ``reconnect`` (which makes a new connection or raises ConnectError), a dropped connection is made
-    again (status lines on stderr) until stdin has ended."""
+    again (status lines on stderr) until stdin has ended, and ``keepalive`` (interval, timeout) finds
+    connections that died silently."""
     link = Link(sock)
     if nick:
         link.send(f"/nick {nick}\n".encode())
@@ -189,7 +258,8 @@ def run_piped(sock: socket.socket, nick: str | None, reconnect: Callable[[], soc
     try:
         while True:
             assert link.sock is not None
-            lost = _print_until_closed(link.sock, server, out, backoff)
+            alive = Keepalive(*keepalive, time.monotonic()) if reconnect is not None else None
+            lost = _print_until_closed(link, server, out, backoff, alive)
             if reconnect is None or link.quitting:
                 break
             link.replace(None)
@@ -207,9 +277,22 @@ def run_piped(sock: socket.socket, nick: str | None, reconnect: Callable[[], soc
     return 0
 
 
-def _print_until_closed(sock: socket.socket, server: ServerLines, out: IO[bytes], backoff: Backoff) -> str:
-    """Print what the server sends until it closes (return "") or the connection fails (return why)."""
+def _print_until_closed(link: Link, server: ServerLines, out: IO[bytes], backoff: Backoff,
+                        alive: Keepalive | None = None) -> str:
+    """Print what the server sends until it closes (return "") or the connection fails (return why):
+    with ``alive``, also when it stops answering (the keepalive pings are sent from here)."""
+    sock = link.sock
+    assert sock is not None
     while True:
+        if alive is not None:
+            now = time.monotonic()
+            alive.sent(link.last_sent)
+            if alive.lost(now):
+                return alive.why()
+            if ping := alive.ping(now):
+                link.try_send(ping)
+            if not select.select([sock], [], [], alive.wait(time.monotonic()) + 0.01)[0]:
+                continue
         try:
             data = sock.recv(READ_SIZE)
         except OSError as err:
@@ -217,6 +300,9 @@ def _print_until_closed(sock: socket.socket, server: ServerLines, out: IO[bytes]
         if not data:
             return ""
         lines = server.feed(data)
+        if alive is not None and lines:
+            alive.heard(time.monotonic())
+            lines = [line for line in lines if not alive.is_pong(line)]
         if lines:  # every whole line of this read at once: one write, not one per line
             out.write(("\n".join(lines) + "\n").encode())
             out.flush()
@@ -294,8 +380,11 @@ class ChatScreen:
     """The curses screen: scrollback, a status bar, and an input line with the room as its prompt."""
 
     def __init__(self, stdscr: curses.window, sock: socket.socket, address: str,
-                 reconnect: Callable[[], socket.socket]) -> None:
+                 reconnect: Callable[[], socket.socket],
+                 keepalive: tuple[float, float] = (KEEPALIVE, KEEPALIVE_TIMEOUT)) -> None:
         self.stdscr = stdscr
+        self.keepalive_settings = keepalive
+        self.alive = Keepalive(*keepalive, time.monotonic())
         self.sock: socket.socket | None = sock  # None while reconnecting
         self.address = address
         self.reconnect = reconnect  # a new connection, or ConnectError
@@ -340,7 +429,15 @@ class ChatScreen:
                 if self.sock is None:
                     self.wait_to_reconnect()
                     continue
-                readable, _, _ = select.select([self.sock, 0], [], [], 1.0)
+                if self.alive.lost(time.monotonic()):
+                    self.show(f"! connection lost: {self.alive.why()}")
+                    self.connection_lost()
+                    continue
+                if ping := self.alive.ping(time.monotonic()):
+                    with contextlib.suppress(OSError):
+                        self.sock.sendall(ping)
+                wait = min(1.0, self.alive.wait(time.monotonic()) + 0.01)
+                readable, _, _ = select.select([self.sock, 0], [], [], wait)
                 if self.sock in readable and not self.receive():
                     if self.quitting:
                         return 0
@@ -378,6 +475,7 @@ class ChatScreen:
             self.show(f"! {attempt.error}: reconnecting in {delay:g} s (Ctrl-C quits)")
             return
         self.sock = attempt.sock
+        self.alive = Keepalive(*self.keepalive_settings, time.monotonic())
         self.show(f"* reconnected to {self.address}")
         try:
             self.sock.sendall(self.server.new_connection())
@@ -398,8 +496,12 @@ class ChatScreen:
             if rest := self.server.unfinished():
                 self.show_cleaned(rest)
             return False
-        for line in self.server.feed(data):
-            self.show_cleaned(line)
+        lines = self.server.feed(data)
+        if lines:
+            self.alive.heard(time.monotonic())
+        for line in lines:
+            if not self.alive.is_pong(line):
+                self.show_cleaned(line)
         if self.server.welcomed:
             self.backoff.reset()
         return True
@@ -483,6 +585,7 @@ class ChatScreen:
             return
         try:
             self.sock.sendall((line + "\n").encode())
+            self.alive.sent(time.monotonic())
         except OSError as err:
             self.show(f"! cannot send: {err.strerror or err}")
             return
@@ -541,7 +644,8 @@ class ChatScreen:
 
 
 def run_terminal(sock: socket.socket, nick: str | None, address: str,
-                 reconnect: Callable[[], socket.socket]) -> int:
+                 reconnect: Callable[[], socket.socket],
+                 keepalive: tuple[float, float] = (KEEPALIVE, KEEPALIVE_TIMEOUT)) -> int:
     if nick is None:
         nick = ask_nick()
     if nick:
@@ -552,7 +656,7 @@ def run_terminal(sock: socket.socket, nick: str | None, address: str,
     screens: list[ChatScreen] = []
 
     def session(stdscr: curses.window) -> int:
-        screens.append(ChatScreen(stdscr, sock, address, reconnect))
+        screens.append(ChatScreen(stdscr, sock, address, reconnect, keepalive))
         return screens[0].run()
 
     status = curses.wrapper(session)
@@ -574,7 +678,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reconnect", action="store_true",
                         help="without a terminal too, reconnect when the connection drops (on a terminal "
                              "the client always does)")
+    parser.add_argument("--keepalive", type=non_negative, default=KEEPALIVE, metavar="SECONDS",
+                        help="when reconnecting (always on a terminal): send /ping after this long without a "
+                             "line from the server or to it, 0 for never (default %(default)s)")
+    parser.add_argument("--keepalive-timeout", type=positive_float, default=KEEPALIVE_TIMEOUT, metavar="SECONDS",
+                        help="seconds to wait for the answer to /ping before the connection counts as lost "
+                             "and the client reconnects (default %(default)s)")
     args = parser.parse_args(argv)
+    keepalive = (args.keepalive, args.keepalive_timeout)
     if args.nick is not None and not protocol.is_valid_nick(args.nick):
         parser.error(f"argument --nick: {protocol.NICK_RULE}")
 
@@ -588,9 +699,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     try:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            status = run_terminal(sock, args.nick, f"{args.host}:{args.port}", reconnect)
+            status = run_terminal(sock, args.nick, f"{args.host}:{args.port}", reconnect, keepalive)
         else:
-            status = run_piped(sock, args.nick, reconnect if args.reconnect else None)
+            status = run_piped(sock, args.nick, reconnect if args.reconnect else None, keepalive)
     except KeyboardInterrupt:
         status = 130
     except BrokenPipeError:  # our output was closed (e.g. `| head`): nothing left to do

@@ -45,10 +45,13 @@ MSG = "msg"
 ME = "me"
 HELP = "help"
 QUIT = "quit"
+PING = "ping"
+TOPIC = "topic"
 
 ALIASES = {"exit": QUIT}
 NO_ARGUMENT = frozenset({LEAVE, ROOMS, WHO, HELP})
-COMMANDS = frozenset({NICK, JOIN, LEAVE, ROOMS, WHO, MSG, ME, HELP, QUIT}) | ALIASES.keys()
+OPTIONAL_ARGUMENT = frozenset({PING, TOPIC})
+COMMANDS = frozenset({NICK, JOIN, LEAVE, ROOMS, WHO, MSG, ME, HELP, QUIT, PING, TOPIC}) | ALIASES.keys()
 
 USAGE = {
     NICK: "/nick NAME",
@@ -59,11 +62,13 @@ USAGE = {
     MSG: "/msg NICK text",
     ME: "/me action",
     HELP: "/help",
+    PING: "/ping [TOKEN]",
+    TOPIC: "/topic [text]",
 }
 
 HELP_TEXT = (
     "commands: /nick NAME, /join #room, /leave, /rooms, /who, /msg NICK text, /me action, "
-    "/help, /quit or /exit; //text sends /text"
+    "/topic [text], /ping [TOKEN], /help, /quit or /exit; //text sends /text"
 )
 
 # Characters that could drive a reader's terminal, forge a line or hide text, and so are replaced: controls (Cc:
@@ -153,6 +158,8 @@ def parse(line: str) -> Command | None:
         raise ProtocolError(f"unknown command /{quote(word)} (try /help)")
     if name == QUIT:
         return Command(QUIT)  # anything after /quit is ignored
+    if name in OPTIONAL_ARGUMENT:
+        return Command(name, text=clean(rest))
     if name in NO_ARGUMENT:
         if rest:
             raise ProtocolError(f"usage: {USAGE[name]}")
@@ -208,6 +215,10 @@ def action(room: str, nick: str, text: str) -> str:
 
 def private_message(sender: str, text: str) -> str:
     return f"[private] {sender}: {text}"
+
+
+def private_action(sender: str, text: str) -> str:
+    return f"[private] * {sender} {text}"
 
 
 def private_sent(recipient: str, text: str) -> str:
@@ -271,6 +282,27 @@ def rooms(counts: list[tuple[str, int]], limit: int) -> list[str]:
         return [notice("rooms: none")]
     ordered = sorted(counts, key=lambda item: (item[0].lower(), item[0]))
     return listing("rooms", [f"{name} ({count})" for name, count in ordered], limit)
+
+
+def pong(token: str) -> str:
+    """The answer to ``/ping TOKEN`` (the client's keepalive: docs/keepalive.md)."""
+    return notice(f"pong {token}" if token else "pong")
+
+
+def topic_is(room: str, topic: str, by: str) -> str:
+    return notice(f"topic of {room}: {topic} (set by {by})")
+
+
+def no_topic(room: str) -> str:
+    return notice(f"no topic set for {room}")
+
+
+def topic_changed(nick: str, room: str, topic: str) -> str:
+    return notice(f"{nick} set the topic of {room}: {topic}" if topic else f"{nick} cleared the topic of {room}")
+
+
+def ping_timeout(seconds: float) -> str:
+    return error(f"nothing heard from you for {seconds:g} s (ping timeout), disconnecting")
 
 
 def bye() -> str:

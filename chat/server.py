@@ -1,9 +1,12 @@
 """The chat server: one asyncio event loop, one Client protocol object per TCP connection.
 
-    python3 -m chat.server [--host 0.0.0.0] [--port 5000] [--help for the limits]
+    python3 -m chat.server [--host 0.0.0.0] [--port 5000] [--irc-port 6667] [--help for the limits]
 
-Parsing lives in chat.protocol and chat.lines, the nick/room registry in chat.rooms: this module only
-moves bytes. What a client is sent is queued on the client and written once per loop iteration (one
+Two listeners, one world: line clients on --port, IRC clients on --irc-port (docs/irc.md), in the same
+rooms under one nickname namespace. Parsing lives in chat.protocol, chat.irc and chat.lines, the
+nick/room registry in chat.rooms, the IRC commands in chat.ircd: this module moves bytes and tells
+each room's members what happened, each in its own dialect. What a
+client is sent is queued on the client and written once per loop iteration (one
 transport.write per client per iteration however many lines it got), so a busy room costs one
 formatted message plus one list append per recipient.
 
@@ -18,6 +21,7 @@ Reference: docs/chat.md
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -29,13 +33,15 @@ import socket
 import struct
 import sys
 import termios
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from chat import protocol
+from chat import irc, protocol
 from chat.cli import ArgumentParser, non_negative, port, positive_int, raise_open_files_limit
+from chat.ircd import IrcDialect
 from chat.lines import TOO_LONG, LineReader, Marker
 from chat.protocol import Command, ProtocolError
 from chat.ratelimit import TokenBucket
@@ -56,6 +62,9 @@ MAX_OUTBUF = 256 * 1024  # bytes waiting for a client that the kernel would not 
 RATE = 10.0  # lines per second per client, on average (0: no limit)
 BURST = 20  # lines a client may send at once before RATE applies
 IDLE_TIMEOUT = 3600.0  # seconds without a line from a client before it is disconnected (0: never)
+IRC_PORT = 6667  # the IRC listener's port (0: none)
+PING_INTERVAL = 120.0  # seconds of silence before an IRC client is pinged; dropped after twice that (0: never)
+LINE_USER = "line"  # the user name IRC clients see for a line client (nick!line@address)
 SHUTDOWN_GRACE = 1.5  # seconds given to clients to take their last lines on shutdown (all within 2 s)
 LISTEN_BACKLOG = 4096  # pending connections the kernel may queue (capped by net.core.somaxconn)
 READ_SIZE = 64 * 1024  # bytes taken from a socket at once
@@ -69,6 +78,7 @@ REFUSAL_LOG_ADDRESSES = 5  # addresses named in that summary, the busiest first
 # A /quit (or /exit) line as chat.protocol.parse reads it, from its '/' on (LineReader.starts_a_line checks
 # that a line starts there): honoured at once even while over the rate.
 QUIT_LINE = re.compile(rb"/(?:[qQ][uU][iI][tT]|[eE][xX][iI][tT])(?: [^\n]*)?\r?\n")
+IRC_QUIT_LINE = re.compile(rb"[qQ][uU][iI][tT](?: [^\n]*)?\r?\n")  # the same for IRC's QUIT
 OUT_OF_FILES = "socket.accept() out of system resource"  # asyncio's message when accept() fails so
 
 
@@ -85,6 +95,11 @@ class Config:
     idle_timeout: float = IDLE_TIMEOUT
     max_recvq: int = MAX_RECVQ
     refusal_log_interval: float = REFUSAL_LOG_INTERVAL
+    irc_port: int | None = None  # None: no IRC listener; 0: any free port
+    server_name: str = "chatlab"  # the IRC messages' source (the command line's default: the host name)
+    irc_password: str = ""  # PASS that IRC clients must give (empty: none)
+    motd: tuple[str, ...] = ()  # the IRC message of the day, line by line (empty: 422)
+    ping_interval: float = PING_INTERVAL
 
 
 class Client(asyncio.BufferedProtocol, Member):
@@ -94,15 +109,27 @@ class Client(asyncio.BufferedProtocol, Member):
     instead of allocating a fresh 256 KiB bytes object for every read as asyncio's Protocol does.
     """
 
-    __slots__ = ("address", "bucket", "fd", "gone", "idle_timer", "last_active", "outbox",
-                 "quit_checked", "reader", "server", "throttled", "transport", "turn")
+    __slots__ = ("address", "away", "bucket", "fd", "gone", "idle_timer", "irc", "last_active", "last_heard",
+                 "modes", "outbox", "ping_timer", "pinged", "quit_checked", "reader", "realname",
+                 "registration", "server", "signon", "source", "throttled", "transport", "turn", "user")
 
-    def __init__(self, server: ChatServer) -> None:
+    def __init__(self, server: ChatServer, dialect_irc: bool = False) -> None:
         Member.__init__(self)
         self.server = server
         self.transport: asyncio.Transport
         self.address = ""  # peer IP; empty for a connection refused at the door
-        self.reader = LineReader(server.config.max_line)
+        self.irc = dialect_irc  # speaks IRC (else the line protocol)
+        self.reader = LineReader(irc.MAX_TAGS + irc.MAX_CONTENT if dialect_irc else server.config.max_line)
+        self.registration: irc.Registration | None = None  # an IRC connection's, until it is registered
+        self.user = LINE_USER
+        self.realname = ""
+        self.source = ""  # nick!user@host, as IRC messages from it name it
+        self.away = ""  # an IRC client's AWAY message
+        self.modes = ""  # an IRC client's user modes
+        self.signon = 0  # when it connected (seconds since the epoch)
+        self.last_heard = 0.0  # loop time of the last bytes from it
+        self.pinged = False  # an IRC PING went out in the current silence
+        self.ping_timer: asyncio.TimerHandle | None = None
         self.bucket: TokenBucket | None = None
         self.outbox: list[bytes] = []  # encoded lines waiting for the end of the loop iteration
         self.last_active = 0.0
@@ -154,6 +181,12 @@ class ChatServer:
         self._refused: Counter[tuple[str, str]] = Counter()  # (address, reason) since the last summary
         self._refusal_log: asyncio.TimerHandle | None = None
         self._spare_fd = -1  # given up for a moment when accept() finds no file descriptor left
+        self._irc_listener: asyncio.Server | None = None
+        self.irc_address: tuple[str, int] | None = None  # the IRC listener's, once started
+        self.started = int(time.time())
+        self.binding = config.port  # the port being bound (for the error if that fails)
+        self.irc = IrcDialect(self)
+        self.irc_caps: dict[Client, set[str]] = {}  # the capabilities registered IRC clients have enabled
         self._handlers: dict[str, Callable[[Client, Command], None]] = {
             protocol.SAY: self._say,
             protocol.NICK: self._nick,
@@ -165,6 +198,8 @@ class ChatServer:
             protocol.ME: self._me,
             protocol.HELP: self._help,
             protocol.QUIT: self._quit,
+            protocol.PING: self._ping,
+            protocol.TOPIC: self._topic,
         }
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -175,12 +210,21 @@ class ChatServer:
         self._stop = asyncio.Event()
         self._loop.set_exception_handler(self._loop_error)
         self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+        self.binding = self.config.port
         self._listener = await self._loop.create_server(
             lambda: Client(self), self.config.host, self.config.port, backlog=LISTEN_BACKLOG
         )
         host, bound_port = self._listener.sockets[0].getsockname()[:2]
         self.address = (host, bound_port)
         log.info("listening on %s:%d", host, bound_port)
+        if self.config.irc_port is not None:
+            self.binding = self.config.irc_port
+            self._irc_listener = await self._loop.create_server(
+                lambda: Client(self, dialect_irc=True), self.config.host, self.config.irc_port,
+                backlog=LISTEN_BACKLOG)
+            irc_host, irc_port = self._irc_listener.sockets[0].getsockname()[:2]
+            self.irc_address = (irc_host, irc_port)
+            log.info("IRC on %s:%d as %s", irc_host, irc_port, self.config.server_name)
         return self.address
 
     async def serve(self, *, handle_signals: bool = False) -> None:
@@ -213,6 +257,8 @@ class ChatServer:
         log.info("shutting down: %d clients", len(self.clients))
         assert self._listener is not None
         self._listener.close()
+        if self._irc_listener is not None:
+            self._irc_listener.close()
         self._all_gone = asyncio.Event()  # set by connection_lost once the last client is gone
         farewell = _encode(protocol.shutting_down())
         for client in list(self.clients):
@@ -243,10 +289,14 @@ class ChatServer:
         elif self.per_address[address] >= self.config.max_clients_per_address:
             refusal = protocol.too_many_from_address(self.config.max_clients_per_address)
         if refusal is not None:
-            self._count_refusal(address, "server full" if len(self.clients) >= self.config.max_clients
-                                else "per-address cap")
+            full = len(self.clients) >= self.config.max_clients
+            self._count_refusal(address, "server full" if full else "per-address cap")
             client.gone = True
-            transport.write(_encode(refusal))
+            if client.irc:
+                why = "Server full" if full else "Too many connections from your address"
+                transport.write(self.irc.closing_link(address, why))
+            else:
+                transport.write(_encode(refusal))
             transport.close()
             return
 
@@ -265,7 +315,17 @@ class ChatServer:
             client.bucket = TokenBucket(self.config.rate, self.config.burst, now)
         if self.config.idle_timeout > 0:
             client.idle_timer = self._loop_call_at(now + self.config.idle_timeout, self._check_idle, client)
+        client.last_heard = now
+        if self.config.ping_interval > 0:
+            first = self.config.ping_interval if client.irc else 2 * self.config.ping_interval
+            client.ping_timer = self._loop_call_at(now + first, self._check_alive, client)
+        client.signon = int(time.time())
+        if client.irc:
+            self.irc.connected(client)
+            log.info("IRC connection from %s", _peer(peer))
+            return
         nick = self.registry.add(client)
+        client.source = irc.prefix(nick, LINE_USER, address)
         self.send(client, protocol.greeting(nick))
         log.info("%s connected from %s", nick, _peer(peer))
 
@@ -275,6 +335,7 @@ class ChatServer:
         if not client.gone:
             self.disconnect(client, f"connection lost: {exc}" if exc else "connection closed")
         self.clients.discard(client)
+        self.irc_caps.pop(client, None)
         self.per_address[client.address] -= 1
         if not self.per_address[client.address]:
             del self.per_address[client.address]
@@ -288,15 +349,19 @@ class ChatServer:
         if client.gone:
             return
         client.gone = True
-        if client.idle_timer is not None:
-            client.idle_timer.cancel()
-        if client.turn is not None:
-            client.turn.cancel()
-            client.turn = None
-        room = self.registry.remove(client)
-        if room is not None and tell_room:
-            self.broadcast(room, client, protocol.left(client.nick, room.name, reason))
-        log.info("%s disconnected (%s)", client.nick, reason)
+        for timer in (client.idle_timer, client.ping_timer, client.turn):
+            if timer is not None:
+                timer.cancel()
+        client.turn = None
+        registered = client.registration is None
+        rooms = self.registry.remove(client) if registered else []
+        if tell_room and rooms:
+            irc_reason = self.irc.quit_reason(reason) if client.irc else reason
+            self.tell_neighbours(client, rooms, lambda room: protocol.left(client.nick, room.name, irc_reason),
+                                 irc.format_message(client.source, "QUIT", irc_reason))
+        log.info("%s disconnected (%s)", client.nick or "(unregistered IRC)", reason)
+        if client.irc and not abort:
+            farewell = self.irc.closing_link(client.address, self.irc.quit_reason(reason))
         if abort:
             client.outbox.clear()
             client.transport.abort()
@@ -383,6 +448,28 @@ class ChatServer:
         farewell = _encode(protocol.idle_timeout(self.config.idle_timeout))
         self.disconnect(client, "idle timeout", farewell=farewell)
 
+    def _check_alive(self, client: Client) -> None:
+        """The keepalive (docs/keepalive.md): after --ping-interval of silence an IRC client is sent a PING;
+        after twice that any client is dropped (ping timeout)."""
+        interval = self.config.ping_interval
+        now = self._loop_time()
+        silent = now - client.last_heard
+        if silent >= 2 * interval:
+            client.ping_timer = None
+            if client.irc:
+                self.disconnect(client, f"Ping timeout: {interval:g} seconds")
+            else:
+                self.disconnect(client, "ping timeout", farewell=_encode(protocol.ping_timeout(2 * interval)))
+            return
+        if silent < interval:
+            client.pinged = False
+        elif client.irc and not client.pinged:
+            client.pinged = True
+            self.irc.send(client, irc.format_message("", "PING", self.config.server_name))
+        pinging = client.irc and not client.pinged
+        next_check = client.last_heard + (interval if pinging else 2 * interval)
+        client.ping_timer = self._loop_call_at(next_check, self._check_alive, client)
+
     # --- input -------------------------------------------------------------------------------------
 
     def received(self, client: Client, data: memoryview) -> None:
@@ -400,6 +487,7 @@ class ChatServer:
             return
         reader, bucket = client.reader, client.bucket
         now = self._loop_time()
+        client.last_heard = now
         if client.throttled and bucket is not None and bucket.full(now):
             client.throttled = False  # under its rate long enough: the next excess is a new episode
         for _ in range(LINES_PER_TURN):
@@ -411,10 +499,13 @@ class ChatServer:
             raw = reader.next_line()
             if raw is None:
                 break
-            client.last_active = now  # idle time counts from the last complete line
             if bucket is not None:
                 bucket.charge(1)
-            self._line(client, raw)
+            if client.irc:
+                client.last_active = now
+                self.irc.line(client, raw)
+            else:
+                self._line(client, raw, now)
             if client.gone:
                 return
         else:
@@ -428,21 +519,28 @@ class ChatServer:
         if not client.transport.is_reading():  # paused by an earlier turn or throttle: read it again
             client.transport.resume_reading()
 
-    def _line(self, client: Client, raw: bytes | Marker) -> None:
+    def _line(self, client: Client, raw: bytes | Marker, now: float) -> None:
         if raw is TOO_LONG:
+            client.last_active = now
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
         assert isinstance(raw, bytes)
         try:
             command = protocol.parse(raw.decode())
         except UnicodeDecodeError:
+            client.last_active = now
             self.send(client, protocol.invalid_utf8())
             return
         except ProtocolError as err:
+            client.last_active = now
             self.send(client, protocol.error(str(err)))
             return
         if command is not None:
+            if command.name != protocol.PING:  # the keepalive keeps a connection alive, not its user active
+                client.last_active = now
             self._handlers[command.name](client, command)
+        else:
+            client.last_active = now
 
     def _throttle(self, client: Client, now: float) -> None:
         """Over its rate with lines waiting: stop reading it until its next token (one notice per episode);
@@ -451,11 +549,12 @@ class ChatServer:
         client.reader.compact()
         if not client.throttled:
             client.throttled = True
-            self.send(client, protocol.rate_limited(self.config.rate))
+            if not client.irc:  # IRC's fakelag is silent
+                self.send(client, protocol.rate_limited(self.config.rate))
         unread = _unread_bytes(client.fd)
         if client.reader.pending + unread > self.config.max_recvq:
             farewell = _encode(protocol.excess_flood(self.config.max_recvq))
-            self.disconnect(client, "excess flood", farewell=farewell)
+            self.disconnect(client, "Excess Flood" if client.irc else "excess flood", farewell=farewell)
             return
         if self._quit_waiting(client, unread):
             return
@@ -471,8 +570,11 @@ class ChatServer:
         if seen == client.quit_checked:
             return False
         client.quit_checked = seen
-        if client.reader.starts_a_line(QUIT_LINE, _peek(client.fd, unread)):
-            self._quit(client, Command(protocol.QUIT))
+        if client.reader.starts_a_line(IRC_QUIT_LINE if client.irc else QUIT_LINE, _peek(client.fd, unread)):
+            if client.irc:
+                self.disconnect(client, self.irc.quit_reason("Quit"))
+            else:
+                self._quit(client, Command(protocol.QUIT))
             return True
         return False
 
@@ -483,22 +585,53 @@ class ChatServer:
     # --- commands ----------------------------------------------------------------------------------
 
     def _say(self, client: Client, command: Command) -> None:
-        self._to_room(client, protocol.room_message, command.text)
+        self._to_room(client, command.text, action=False)
 
     def _me(self, client: Client, command: Command) -> None:
-        self._to_room(client, protocol.action, command.text)
+        self._to_room(client, command.text, action=True)
 
-    def _to_room(self, client: Client, render: Callable[[str, str, str], str], text: str) -> None:
-        """A line from `client` to the rest of its room, rendered as render(room, nick, text)."""
+    def _to_room(self, client: Client, text: str, *, action: bool) -> None:
+        """A line from a line client to the rest of its room."""
         room = client.room
         if room is None:
             self.send(client, protocol.join_first())
             return
-        data = render(room.name, client.nick, text).encode()
+        data = (protocol.action if action else protocol.room_message)(room.name, client.nick, text).encode()
         if len(data) > self.config.max_line:  # the nick and room pushed it past the limit
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
-        self._fan_out(room, client, data + b"\n")
+        body = irc.action(text) if action else text
+        # the hot path: the IRC form written out (chat.irc.format_message gives the same line)
+        self._fan_out(room, client, data + b"\n", self.irc.encode(f":{client.source} PRIVMSG {room.name} :{body}"))
+
+    def say_in(self, room: Room, sender: Client, text: str, *, notice: bool = False) -> None:
+        """An IRC client's PRIVMSG (or NOTICE) to a room: IRC members get it as sent, line members as
+        ``[#room] nick: text`` (a CTCP ACTION as ``[#room] * nick text``; other CTCPs not at all)."""
+        irc_data = self.irc.encode(f":{sender.source} {'NOTICE' if notice else 'PRIVMSG'} {room.name} :{text}")
+        acted = irc.action_text(text)
+        if acted is not None:
+            line = protocol.action(room.name, sender.nick, irc.for_line_clients(acted))
+        elif irc.is_ctcp(text):
+            line = ""
+        else:
+            line = protocol.room_message(room.name, sender.nick, irc.for_line_clients(text))
+        line_data = _encode(line, self.config.max_line) if line else b""
+        self._fan_out(room, sender, line_data, irc_data)
+
+    def tell_privately(self, sender: Client, recipient: Client, text: str, *, notice: bool = False) -> None:
+        """An IRC client's PRIVMSG or NOTICE to one nick, of either dialect."""
+        if recipient.irc:
+            self._queue(recipient, self.irc.encode(irc.format_message(
+                sender.source, "NOTICE" if notice else "PRIVMSG", recipient.nick, text)))
+            return
+        acted = irc.action_text(text)
+        if acted is not None:
+            line = protocol.private_action(sender.nick, irc.for_line_clients(acted))
+        elif irc.is_ctcp(text):
+            return
+        else:
+            line = protocol.private_message(sender.nick, irc.for_line_clients(text))
+        self.send(recipient, line)
 
     def _nick(self, client: Client, command: Command) -> None:
         try:
@@ -507,21 +640,53 @@ class ChatServer:
             self.send(client, protocol.nick_taken(command.target))
             return
         self.send(client, protocol.nick_changed_self(client.nick))
-        if client.room is not None and old != client.nick:
-            self.broadcast(client.room, client, protocol.nick_changed(old, client.nick))
+        self.renamed(client, old)
+
+    def renamed(self, client: Client, old: str) -> None:
+        """Tell a renamed member's rooms (an IRC member itself too, as IRC does)."""
+        old_source = client.source
+        client.source = irc.prefix(client.nick, client.user, client.address)
+        if old == client.nick:
+            return
+        nick_line = irc.format_message(old_source, "NICK", client.nick)
+        if client.irc:
+            self.irc.send(client, nick_line)
+        self.tell_neighbours(client, client.rooms, lambda room: protocol.nick_changed(old, client.nick),
+                             nick_line)
         log.info("%s is now %s", old, client.nick)
 
     def _join(self, client: Client, command: Command) -> None:
         if client.room is not None and client.room.name.lower() == command.target.lower():
             self.send(client, protocol.already_in(client.room.name))
             return
-        left, room = self.registry.join(client, command.target)
-        if left is not None:
+        if client.room is not None:
+            left = client.room
+            self.registry.leave(client)
             self.send(client, protocol.left_self(left.name))
-            self.broadcast(left, client, protocol.left(client.nick, left.name))
+            self.parted(left, client, "")
+        room = self.registry.enter(client, command.target)
         self.send(client, protocol.joined_self(room.name, len(room.members)))
-        self.broadcast(room, client, protocol.joined(client.nick, room.name))
+        if room.topic:
+            self.send(client, protocol.topic_is(room.name, room.topic, room.topic_by))
+        self.joined(room, client)
+
+    def joined(self, room: Room, client: Client) -> None:
+        """Tell a room a member has joined (an IRC member itself too, as IRC does)."""
+        if not room.created:
+            room.created = int(time.time())
+        join = irc.format_message(client.source, "JOIN", room.name)
+        if client.irc:
+            self.irc.send(client, join)
+        self.broadcast(room, client, protocol.joined(client.nick, room.name), join)
         log.info("%s joined %s", client.nick, room.name)
+
+    def parted(self, room: Room, client: Client, reason: str) -> None:
+        """Tell a room (out of which the registry has taken ``client``) that it has left."""
+        part = irc.format_message(client.source, "PART", room.name, *([reason] if reason else []))
+        if client.irc:
+            self.irc.send(client, part)
+        self.broadcast(room, client, protocol.left(client.nick, room.name, irc.for_line_clients(reason)), part)
+        log.info("%s left %s", client.nick, room.name)
 
     def _leave(self, client: Client, command: Command) -> None:
         room = self.registry.leave(client)
@@ -529,8 +694,28 @@ class ChatServer:
             self.send(client, protocol.not_in_room())
             return
         self.send(client, protocol.left_self(room.name))
-        self.broadcast(room, client, protocol.left(client.nick, room.name))
-        log.info("%s left %s", client.nick, room.name)
+        self.parted(room, client, "")
+
+    def _topic(self, client: Client, command: Command) -> None:
+        room = client.room
+        if room is None:
+            self.send(client, protocol.join_first())
+        elif not command.text:
+            self.send(client, protocol.topic_is(room.name, room.topic, room.topic_by) if room.topic
+                      else protocol.no_topic(room.name))
+        else:
+            self.set_topic(room, client, command.text[: irc.TOPICLEN])
+
+    def set_topic(self, room: Room, client: Client, topic: str) -> None:
+        """Any member may set its room's topic; everyone in the room (the setter too) is told."""
+        room.topic, room.topic_by, room.topic_at = topic, client.nick, int(time.time())
+        shown = irc.for_line_clients(topic)
+        line = protocol.topic_changed(client.nick, room.name, shown)
+        irc_line = irc.format_message(client.source, "TOPIC", room.name, topic)
+        self.broadcast(room, None, line, irc_line)
+
+    def _ping(self, client: Client, command: Command) -> None:
+        self.send(client, protocol.pong(command.text))
 
     def _rooms(self, client: Client, command: Command) -> None:
         self._send_list(client, protocol.rooms(self.registry.rooms(), self.config.max_line))
@@ -545,10 +730,14 @@ class ChatServer:
 
     def _send_list(self, client: Client, lines: list[str]) -> None:
         """A list reply; each line past the first costs its asker a rate token (into debt if need be)."""
-        if client.bucket is not None:
-            client.bucket.charge(len(lines) - 1)
+        self.charge(client, len(lines) - 1)
         for line in lines:
             self.send(client, line)
+
+    def charge(self, client: Client, lines: int) -> None:
+        """Make a client pay for a long reply with rate tokens (into debt if need be)."""
+        if client.bucket is not None and lines > 0:
+            client.bucket.charge(lines)
 
     def _msg(self, client: Client, command: Command) -> None:
         recipient = self.registry.find(command.target)
@@ -560,7 +749,13 @@ class ChatServer:
         if max(len(delivered), len(confirmed)) > self.config.max_line:
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
-        self._queue(recipient, delivered + b"\n")
+        if recipient.irc:
+            self._queue(recipient, self.irc.encode(irc.format_message(
+                client.source, "PRIVMSG", recipient.nick, command.text)))
+            if recipient.away:
+                self.send(client, protocol.notice(f"{recipient.nick} is away: {irc.for_line_clients(recipient.away)}"))
+        else:
+            self._queue(recipient, delivered + b"\n")
         self._queue(client, confirmed + b"\n")
 
     def _help(self, client: Client, command: Command) -> None:
@@ -572,32 +767,55 @@ class ChatServer:
     # --- output ------------------------------------------------------------------------------------
 
     def send(self, client: Client, line: str) -> None:
-        """Queue one line for one client."""
+        """Queue one line of the line protocol for one line client."""
         if not client.gone:
             self._queue(client, _encode(line, self.config.max_line))
 
     def _queue(self, client: Client, data: bytes) -> None:
         """Queue one encoded line (with its newline) for one client."""
-        if client.gone:
+        if client.gone or not data:
             return
         if not client.outbox:
             self._dirty.append(client)
             self._schedule_flush()
         client.outbox.append(data)
 
-    def broadcast(self, room: Room, sender: Member | None, line: str) -> None:
-        """Queue one line for every member of a room but the sender."""
-        self._fan_out(room, sender, _encode(line, self.config.max_line))
+    def broadcast(self, room: Room, sender: Member | None, line: str, irc_line: str) -> None:
+        """Queue an event for every member of a room but the sender: ``line`` for line clients,
+        ``irc_line`` for IRC clients."""
+        self._fan_out(room, sender, _encode(line, self.config.max_line), self.irc.encode(irc_line))
 
-    def _fan_out(self, room: Room, sender: Member | None, data: bytes) -> None:
-        """Queue one encoded line for every member of a room but the sender. The hot loop of the server."""
+    def tell_neighbours(self, client: Client, rooms: list[Room], line_for: Callable[[Room], str],
+                        irc_line: str) -> None:
+        """An event about ``client`` (a nick change, a quit) for everyone in ``rooms`` but itself, once each
+        however many of those rooms they share: line clients ``line_for(their room)``, IRC clients ``irc_line``."""
+        irc_data = self.irc.encode(irc_line)
+        told: set[Member] = {client}
+        for room in rooms:
+            line_data = b""
+            for member in room.members:
+                if member in told:
+                    continue
+                told.add(member)
+                if member.irc:  # type: ignore[attr-defined]  # members are Clients
+                    self._queue(member, irc_data)  # type: ignore[arg-type]
+                else:
+                    line_data = line_data or _encode(line_for(room), self.config.max_line)
+                    self._queue(member, line_data)  # type: ignore[arg-type]
+
+    def _fan_out(self, room: Room, sender: Member | None, data: bytes, irc_data: bytes) -> None:
+        """Queue an encoded line for every member of a room but the sender, ``data`` for line clients and
+        ``irc_data`` for IRC clients (empty: nothing for them). The hot loop of the server."""
         dirty = self._dirty
         for member in room.members:
             if member is not sender:
-                outbox = member.outbox  # type: ignore[attr-defined]  # members are Clients
+                payload = irc_data if member.irc else data  # type: ignore[attr-defined]  # members are Clients
+                if not payload:
+                    continue
+                outbox = member.outbox  # type: ignore[attr-defined]
                 if not outbox:
                     dirty.append(member)
-                outbox.append(data)
+                outbox.append(payload)
         if dirty:
             self._schedule_flush()
 
@@ -694,6 +912,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
     parser.add_argument("--max-recvq", type=positive_int, default=MAX_RECVQ, metavar="BYTES",
                         help="bytes of input that may wait while a client is over --rate before it is "
                              "disconnected for excess flood (default %(default)s)")
+    parser.add_argument("--irc-port", type=port, default=None,
+                        help=f"IRC port on the same address, 0 for none (default {IRC_PORT}; any free port "
+                             "when --port is 0)")
+    parser.add_argument("--server-name", default=_host_name(), metavar="NAME",
+                        help="the IRC server's name, the source of its messages (default: the host name)")
+    parser.add_argument("--irc-password", default="", metavar="PASSWORD",
+                        help="the password IRC clients must give with PASS (default: none)")
+    parser.add_argument("--motd", type=motd_file, default=(), metavar="FILE",
+                        help="the IRC message of the day, a text file (default: none)")
+    parser.add_argument("--ping-interval", type=non_negative, default=PING_INTERVAL, metavar="SECONDS",
+                        help="seconds of silence before an IRC client is pinged; any client silent for "
+                             "twice that is dropped (ping timeout), 0 for never (default %(default)s)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                         help="(default %(default)s)")
     args = parser.parse_args(argv)
@@ -708,8 +938,38 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, str]:
         burst=args.burst,
         idle_timeout=args.idle_timeout,
         max_recvq=args.max_recvq,
+        irc_port=_irc_port(args.irc_port, args.port),
+        server_name=args.server_name,
+        irc_password=args.irc_password,
+        motd=args.motd,
+        ping_interval=args.ping_interval,
     )
+    if not irc.is_valid_server_name(config.server_name):
+        parser.error(f"argument --server-name: not a valid server name: {protocol.quote(config.server_name)}")
     return config, args.log_level
+
+
+def _host_name() -> str:
+    name = socket.gethostname()
+    return name if irc.is_valid_server_name(name) else Config.server_name
+
+
+def _irc_port(given: int | None, line_port: int) -> int | None:
+    """The IRC listener's port from --irc-port: IRC_PORT when not given (or any free one when the line
+    port is any free one: --port 0, as tests ask); None for none."""
+    if given is None:
+        return 0 if line_port == 0 else IRC_PORT
+    return given or None
+
+
+def motd_file(path: str) -> tuple[str, ...]:
+    """The lines of a message-of-the-day file (read once, at start), each cut to fit an IRC line."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as motd:
+            text = motd.read(irc.MAX_MOTD)
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {err.strerror}") from None
+    return tuple(protocol.fit(irc.safe(line), 400) for line in text.splitlines())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -736,7 +996,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except OSError as err:
         reason = os.strerror(err.errno) if err.errno else str(err)
-        log.error("cannot listen on %s:%d: %s", config.host, config.port, reason)
+        log.error("cannot listen on %s:%d: %s", config.host, server.binding, reason)
         sys.exit(1)
     sys.exit(0)
 

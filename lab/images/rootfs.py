@@ -21,6 +21,7 @@ CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", "/var/cache/chatlab"))
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "ifupdown", "iproute2", "python3", "python3-apt",
     "sudo", "iputils-ping", "netcat-openbsd", "procps", "isc-dhcp-client",
+    "weechat-headless",  # the chat_client role's IRC client (chat_client_irc_client): the hosts have no archive
 )
 # Units that only slow a container's boot down or do not apply to it.
 MASKED_UNITS = ("e2scrub_reap.service", "apt-daily.timer", "apt-daily-upgrade.timer", "systemd-timesyncd.service")

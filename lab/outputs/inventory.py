@@ -69,6 +69,8 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
                 "chatlab_lab_name": config.name,
                 "chatlab_server_address": str(topology.chat_server.lab_address.ip),
                 "chatlab_chat_port": config.chat_port,
+                # the lab's client hosts get an IRC client too (WeeChat, baked into the hosts' root filesystem)
+                "chat_client_irc_client": True,
             },
             "children": children,
         }

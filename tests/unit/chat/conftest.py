@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from chat_helpers import ChatConn, ChatServerThread
+from irc_helpers import IrcConn, irc_port
 
 from chat.server import Config
 
@@ -58,6 +59,29 @@ def chat_connect() -> Iterator[Callable[..., ChatConn]]:
         if room:
             conn.send(f"/join {room}")
             conn.expect(lambda text: text.startswith(f"* you joined {room} ("))
+        return conn
+
+    yield connect
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def irc_server(chat_server_factory: Callable[..., ChatServerThread]) -> ChatServerThread:
+    """A chat server with its IRC listener on (server name irc.test), no rate limit."""
+    return chat_server_factory(rate=0, irc_port=0, server_name="irc.test")
+
+
+@pytest.fixture
+def irc_connect() -> Iterator[Callable[..., IrcConn]]:
+    """Open IrcConns (``irc_connect(server, nick=...)``: registered when a nick is given); all closed after."""
+    conns: list[IrcConn] = []
+
+    def connect(server: ChatServerThread, nick: str | None = None) -> IrcConn:
+        conn = IrcConn(irc_port(server))
+        conns.append(conn)
+        if nick:
+            conn.register(nick)
         return conn
 
     yield connect
