@@ -19,8 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STAMP = re.compile(rb": M(\d+)\.\n")
-IRC_STAMP = re.compile(rb" :M(\d+)\.\r\n")
 LINE, IRC = "line", "irc"
 DIALECTS = (LINE, IRC)
 BUCKET_NS = 10_000  # latency histogram resolution: 10 µs
@@ -81,9 +79,8 @@ class LoadGen:
         before, self._end = (b" :", b".\r\n") if irc else (b": ", b".\n")
         self._stamp_at = before + tag.encode() + b"M"  # what starts a delivery of this generator's own message
         self._stamp_skip = len(self._stamp_at)
-        self._stamp = (re.compile(re.escape(self._stamp_at) + rb"(\d+)\." + re.escape(self._end)) if tag
-                       else IRC_STAMP if irc else STAMP)
-        self._any_stamp = re.compile(re.escape(before) + rb"[A-Za-z0-9]*M\d+\." + re.escape(self._end))
+        self._stamp = re.compile(re.escape(self._stamp_at) + rb"(\d+)" + re.escape(self._end))
+        self._any_stamp = re.compile(re.escape(before) + rb"[A-Za-z0-9]*M\d+" + re.escape(self._end))
         self.foreign = 0  # deliveries of other generators' messages (tagged, see the module's docstring)
         self._joined_mark = b" 366 " if irc else b"* you joined "
         self._opened = 0
