@@ -6,29 +6,33 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from lab_hosts import LabHost
+from lab_hosts import LabHost, on_each
 
 
 def test_lab_interfaces_hold_their_static_addresses(all_hosts: list[LabHost]) -> None:
-    for lab_host in all_hosts:
+    def holds(lab_host: LabHost) -> None:
         for interface in lab_host.interfaces:
             live = lab_host.host.check_output(f"ip -o -4 addr show dev {interface.name}")
             assert f"inet {interface.address} " in live, f"{lab_host.name}: {interface.name} lacks {interface.address}"
 
+    on_each(all_hosts, holds)
+
 
 def test_interfaces_file_holds_exactly_one_stanza_per_lab_interface(all_hosts: list[LabHost]) -> None:
-    for lab_host in all_hosts:
+    def one_stanza_each(lab_host: LabHost) -> None:
         text = lab_host.host.file("/etc/network/interfaces").content_string
         for interface in lab_host.interfaces:
             stanzas = re.findall(rf"^\s*iface\s+{re.escape(interface.name)}\s+inet\s+(\S+)", text, re.MULTILINE)
             assert stanzas == ["static"], f"{lab_host.name}: inet stanzas for {interface.name}: {stanzas}"
             assert f"address {interface.address}" in text, f"{lab_host.name}: no 'address {interface.address}' line"
 
+    on_each(all_hosts, one_stanza_each)
+
 
 def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
     chat_address: ipaddress.IPv4Address, clients: list[LabHost], server: LabHost
 ) -> None:
-    for client in clients:
+    def reaches(client: LabHost) -> None:
         path = client.path_to(chat_address)
         assert path is not None, f"{client.name}: the inventory gives it no way to {chat_address}"
         interface, via = path
@@ -43,3 +47,5 @@ def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
         assert f"ttl={64 - hops}" in ping.stdout, f"{client.name}: expected {hops} router(s) on the way: {ping.stdout}"
         port = client.host.run(f"nc -z -w 3 -s {interface.address.ip} {chat_address} {server.chat_port}")
         assert port.rc == 0, f"{client.name}: chat port {chat_address}:{server.chat_port} not reachable"
+
+    on_each(clients, reaches)
