@@ -31,11 +31,31 @@ ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
 # mitogen_linear keeps the linear strategy's semantics (run_once, handlers); mitogen_free runs run_once tasks per host
 STRATEGY = "mitogen_linear"
-# Mitogen's connection timeout covers SSH and its interpreter's start on the host: Ansible's default 10 s was too
-# short for an emulated VM on a busy machine ("Connection timed out" on the first task), so emulated hosts get 60 s.
-# Not more, and not for containers or KVM: every attempt to reach an address that does not answer (the confirmed
-# change's reconnect) waits that long. A caller's ANSIBLE_TIMEOUT wins.
+# Mitogen's connection timeout covers SSH and its interpreter's start on the host, and at a play's first task
+# every host's interpreter is started through one multiplexer process at once: the hosts' first results arrive
+# together, after a time that grows with the hosts and the machine's load (21 containers: 3.8 s on a fairly quiet
+# machine, 12.5 s with six busy loops beside it). Ansible's default 10 s, the same for 2 hosts and for 41, is what
+# made clients of a 20-client lab "UNREACHABLE ... Connection timed out" in the first play. So the timeout is sized
+# to the hosts: CONNECT_TIMEOUT_S plus CONNECT_TIMEOUT_PER_HOST_S each. Emulated VMs (TCG) get 60 s at least
+# ("Connection timed out" on the first task of a busy machine). Not more than that: every attempt to reach an
+# address that does not answer (the confirmed change's reconnect) waits that long. A caller's ANSIBLE_TIMEOUT wins.
+CONNECT_TIMEOUT_S = 10  # Ansible's default
+CONNECT_TIMEOUT_PER_HOST_S = 0.5
 EMULATED_CONNECT_TIMEOUT_S = 60
+# ansible.cfg's forks (20) is for real machines; a lab's runs get one fork per host, so that each task reaches
+# every host in one wave instead of a 21st host waiting for the first 20 (up to MAX_FORKS).
+MAX_FORKS = 64
+
+
+def connect_timeout(hosts: int, emulated: bool = False) -> int:
+    """Seconds Mitogen may take to reach a host and start its interpreter, when `hosts` are reached at once."""
+    sized = CONNECT_TIMEOUT_S + round(CONNECT_TIMEOUT_PER_HOST_S * hosts)
+    return max(sized, EMULATED_CONNECT_TIMEOUT_S) if emulated else sized
+
+
+def ansible_forks(hosts: int) -> int:
+    """Forks for a lab's run over `hosts` hosts: one per host, at most MAX_FORKS."""
+    return max(1, min(hosts, MAX_FORKS))
 
 
 def strategy_plugins() -> Path | None:
@@ -47,14 +67,15 @@ def strategy_plugins() -> Path | None:
     return directory if (directory / f"{STRATEGY}.py").is_file() else None
 
 
-def mitogen_env(environ: Mapping[str, str], plugins: Path | None, emulated: bool = False) -> dict[str, str]:
-    """The variables that make Ansible use Mitogen (empty: plain Ansible), given Mitogen's plugin directory and
-    whether the hosts are emulated VMs (TCG)."""
+def mitogen_env(environ: Mapping[str, str], plugins: Path | None, hosts: int = 1,
+                emulated: bool = False) -> dict[str, str]:
+    """The variables that make Ansible use Mitogen (empty: plain Ansible), given Mitogen's plugin directory, the
+    number of hosts its runs reach, and whether they are emulated VMs (TCG)."""
     if plugins is None or environ.get("LAB_MITOGEN", "1") == "0" or environ.get("ANSIBLE_STRATEGY"):
         return {}
     env = {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": STRATEGY}
-    if emulated and not environ.get("ANSIBLE_TIMEOUT"):
-        env["ANSIBLE_TIMEOUT"] = str(EMULATED_CONNECT_TIMEOUT_S)
+    if not environ.get("ANSIBLE_TIMEOUT"):
+        env["ANSIBLE_TIMEOUT"] = str(connect_timeout(hosts, emulated))
     return env
 
 
@@ -77,7 +98,9 @@ def tool_env(config: LabConfig) -> dict[str, str]:
     env.setdefault("ANSIBLE_HOME", str(ANSIBLE_HOME))
     env["CHATLAB_INVENTORY"] = str(config.inventory_path)
     emulated = config.provider_settings.get("LAB_LIBVIRT_DRIVER") == "qemu"
-    env.update(mitogen_env(env, strategy_plugins(), emulated=emulated))
+    hosts = len(config.topology.hosts)
+    env.update(mitogen_env(env, strategy_plugins(), hosts=hosts, emulated=emulated))
+    env.setdefault("ANSIBLE_FORKS", str(ansible_forks(hosts)))
     return env
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError
@@ -65,27 +68,112 @@ def answers(config: LabConfig, user: str, address: str, port: int = 22, key: str
     return succeeds([*ssh_command(config, user, address, port, key), "true"], timeout=timeout)
 
 
-def port_open(address: str, port: int, timeout: float = 1) -> bool:
+def port_open(address: str, port: int, timeout: float = 1) -> str | None:
+    """None when a TCP connection to the port succeeds; else why it did not (the error's text)."""
     try:
         with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+            return None
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
 
 
-def wait_for_ssh(config: LabConfig, host: str, user: str, address: str, port: int = 22,
-                 timeout: float = 60, still_booting: Callable[[], bool] = lambda: True) -> None:
-    """Waits until `ssh true` works, or raises LabError naming the host (at once if it stopped booting)."""
+# ---- readiness: a host is ready for Ansible when a real login works, its boot has finished and python3 starts --
+# `is-system-running --wait` returns once systemd's boot jobs are done; bounded, so a host that never finishes
+# booting gives a verdict ("starting") instead of a hung probe. python3 is what Ansible (Mitogen) runs first.
+PYTHON_OK = "python3-ok"
+READY_PROBE = f"timeout 10 systemctl is-system-running --wait; python3 -c 'print(\"{PYTHON_OK}\")'"
+BOOTED_STATES = ("running", "degraded")  # degraded: a unit failed, the host is booted (and says which: journalctl)
+PROBE_TIMEOUT_S = 20
+PROBE_INTERVAL_S = 0.3
+READY_WORKERS = 16  # hosts probed at once
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """One probe's verdict on a host: ready or not, and what was seen (for the error that names the host)."""
+
+    ready: bool
+    seen: str
+
+
+def readiness_verdict(returncode: int, stdout: str, stderr: str) -> Readiness:
+    """The verdict of one READY_PROBE run over SSH, from its exit code and output."""
+    words = stdout.split()
+    if returncode == 255 or not words:  # ssh's own failure: no login
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        return Readiness(False, f"no SSH login ({lines[-1] if lines else f'ssh exit code {returncode}'})")
+    state = words[0]
+    if state not in BOOTED_STATES:
+        return Readiness(False, f"logged in, but its boot is not finished (systemd: {state})")
+    if PYTHON_OK not in words:
+        return Readiness(False, f"logged in and booted ({state}), but python3 did not start")
+    return Readiness(True, f"logged in, booted ({state}), python3 starts")
+
+
+def probe_readiness(config: LabConfig, user: str, address: str, port: int = 22) -> Readiness:
+    """One readiness probe of a host: the port, then a real login that runs READY_PROBE."""
+    refused = port_open(address, port)
+    if refused is not None:
+        return Readiness(False, f"port {port} not open ({refused})")
+    try:
+        result = subprocess.run([*ssh_command(config, user, address, port), READY_PROBE], capture_output=True,
+                                text=True, timeout=PROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return Readiness(False, f"no answer to the readiness probe within {PROBE_TIMEOUT_S} s")
+    return readiness_verdict(result.returncode, result.stdout, result.stderr)
+
+
+@dataclass(frozen=True)
+class ReadyTarget:
+    """A host to wait for: where it answers SSH, and whether it is still booting (False: it stopped)."""
+
+    host: str
+    address: str
+    still_booting: Callable[[], bool] = lambda: True
+    user: str = "root"
+    port: int = 22
+
+
+def waiting_summary(waiting: list[tuple[str, str]], shown: int = 3) -> str:
+    """The heartbeat's detail: how many hosts are not ready yet, and what the first few last saw."""
+    first = "; ".join(f"{host}: {seen}" for host, seen in waiting[:shown])
+    more = f"; and {len(waiting) - shown} more" if len(waiting) > shown else ""
+    return f"{len(waiting)} host(s) not ready yet ({first}{more})"
+
+
+def wait_until_ready(config: LabConfig, targets: list[ReadyTarget], timeout: float,
+                     probe: Callable[[ReadyTarget], Readiness] | None = None,
+                     on_ready: Callable[[ReadyTarget], None] = lambda target: None) -> None:
+    """Waits for every target at once (READY_WORKERS probed in parallel) until each is ready (probe_readiness);
+    raises LabError naming each host that is not, with what it last saw: at the deadline, or at once for a host
+    that stopped booting."""
+    check = probe or (lambda target: probe_readiness(config, target.user, target.address, target.port))
     deadline = time.monotonic() + timeout
-    beat = Heartbeat("boot", lambda: f"{host}: waiting for SSH on {address}:{port}")
-    while time.monotonic() < deadline:
-        if not still_booting():
-            raise LabError(f"{host}: stopped while booting (step: boot), before SSH answered")
-        if port_open(address, port) and answers(config, user, address, port):
-            return
-        beat.tick()
-        time.sleep(0.2)
-    raise LabError(f"{host}: SSH on {address}:{port} did not answer within {timeout:.0f} s")
+    last: dict[str, str] = {target.host: "not probed yet" for target in targets}
+    beat = Heartbeat("boot", lambda: waiting_summary(list(last.items())))
+
+    def wait_for(target: ReadyTarget) -> str | None:
+        """None when ready; else why the host never became ready."""
+        while True:
+            if not target.still_booting():
+                return f"stopped while booting (step: boot); last seen: {last[target.host]}"
+            verdict = check(target)
+            last[target.host] = verdict.seen
+            if verdict.ready:
+                del last[target.host]
+                on_ready(target)
+                return None
+            if time.monotonic() >= deadline:
+                return (f"not ready at {target.address}:{target.port} within {timeout:.0f} s; "
+                        f"last seen: {verdict.seen}")
+            beat.tick()
+            time.sleep(PROBE_INTERVAL_S)
+
+    with ThreadPoolExecutor(max_workers=min(READY_WORKERS, max(1, len(targets)))) as pool:
+        problems = [f"{target.host}: {problem}" for target, problem in zip(targets, pool.map(wait_for, targets),
+                                                                           strict=True) if problem]
+    if problems:
+        raise LabError("; ".join(problems))
 
 
 def close_control_masters(config: LabConfig) -> None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+HOST_WORKERS = 16  # hosts a check works on at once (each command is an ssh client on a shared connection)
+H = TypeVar("H", bound="LabHost")
 
 
 @dataclass(frozen=True)
@@ -36,3 +41,22 @@ class LabHost:
                 if address in network:
                     return interface, via
         return None
+
+
+def on_each(hosts: Sequence[H], check: Callable[[H], None]) -> None:
+    """Runs a per-host check on every host, HOST_WORKERS at once (a check of 40 hosts one after another spent most
+    of its time waiting on each host's answer); one AssertionError listing every host that failed. The first host
+    goes alone, so that testinfra reads the inventory once."""
+    failures: list[str] = []
+
+    def one(lab_host: H) -> None:
+        try:
+            check(lab_host)
+        except AssertionError as error:
+            failures.append(str(error).split("\n")[0] or f"{lab_host.name}: failed")
+
+    if hosts:
+        one(hosts[0])
+    with ThreadPoolExecutor(max_workers=HOST_WORKERS) as pool:
+        list(pool.map(one, hosts[1:]))
+    assert not failures, "; ".join(sorted(failures))

@@ -6,19 +6,21 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from lab_hosts import LabHost
+from lab_hosts import LabHost, on_each
 from outputs import routers_crossed, stanza_address
 
 
 def test_lab_interfaces_hold_their_static_addresses(all_hosts: list[LabHost]) -> None:
-    for lab_host in all_hosts:
+    def holds(lab_host: LabHost) -> None:
         for interface in lab_host.interfaces:
             live = lab_host.host.check_output(f"ip -o -4 addr show dev {interface.name}")
             assert f"inet {interface.address} " in live, f"{lab_host.name}: {interface.name} lacks {interface.address}"
 
+    on_each(all_hosts, holds)
+
 
 def test_interfaces_file_holds_exactly_one_stanza_per_lab_interface(all_hosts: list[LabHost]) -> None:
-    for lab_host in all_hosts:
+    def one_stanza_each(lab_host: LabHost) -> None:
         text = lab_host.host.file("/etc/network/interfaces").content_string
         for interface in lab_host.interfaces:
             stanzas = re.findall(rf"^\s*iface\s+{re.escape(interface.name)}\s+inet\s+(\S+)", text, re.MULTILINE)
@@ -26,12 +28,15 @@ def test_interfaces_file_holds_exactly_one_stanza_per_lab_interface(all_hosts: l
             written = stanza_address(text, interface.name)  # `address A/P`, or `address A` + `netmask M`
             assert written == interface.address, f"{lab_host.name}: {interface.name}'s stanza gives {written}"
 
+    on_each(all_hosts, one_stanza_each)
+
 
 def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
     chat_address: ipaddress.IPv4Address, clients: list[LabHost], server: LabHost
 ) -> None:
     initial_ttl = int(server.host.file("/proc/sys/net/ipv4/ip_default_ttl").content_string)
-    for client in clients:
+
+    def reaches(client: LabHost) -> None:
         path = client.path_to(chat_address)
         assert path is not None, f"{client.name}: the inventory gives it no way to {chat_address}"
         interface, via = path
@@ -48,12 +53,16 @@ def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
         port = client.host.run(f"nc -z -w 3 -s {interface.address.ip} {chat_address} {server.chat_port}")
         assert port.rc == 0, f"{client.name}: chat port {chat_address}:{server.chat_port} not reachable"
 
+    on_each(clients, reaches)
+
 
 def test_no_dhcp_client_runs_for_an_interface_with_a_static_address(all_hosts: list[LabHost]) -> None:
     """A host that started by DHCP (the installer's `iface eth0 inet dhcp`) and was moved to its static address
     runs no dhclient for that interface any more: it would put the leased address back."""
-    for lab_host in all_hosts:
+    def no_dhclient(lab_host: LabHost) -> None:
         clients = lab_host.host.run("ps -eo args= | grep -E '^(/usr/sbin/|/sbin/)?dhclient ' || true").stdout
         for interface in lab_host.interfaces:
             running = [line for line in clients.splitlines() if interface.name in line.split()]
             assert not running, f"{lab_host.name}: a DHCP client still runs for {interface.name}: {running}"
+
+    on_each(all_hosts, no_dhclient)

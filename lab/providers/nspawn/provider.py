@@ -29,7 +29,7 @@ from lab.plumbing.dhcp import stop as stop_dhcp
 from lab.plumbing.dhcp_config import DhcpConfigError, DhcpNetwork, Reservation
 from lab.plumbing.existing_bridge import require_usable
 from lab.plumbing.shell import require_unrouted, run, succeeds, unmount
-from lab.plumbing.ssh import answers, ensure_keypair, wait_for_ssh
+from lab.plumbing.ssh import ReadyTarget, answers, ensure_keypair, wait_until_ready
 from lab.providers.nspawn.snapshot import copy_tree, frozen_containers, process_state, stat_fields
 from lab.state import LabConfig
 
@@ -157,11 +157,17 @@ class NspawnLab:
             if not self._running(host):
                 raise self._boot_failure(host)
             address = self._addresses(host)[0] if host.name in with_disk else str(self._mgmt(host).ip)
-            wait_for_ssh(self.config, host.name, "root", address, timeout=timeout,
-                         still_booting=lambda host=host: self._running(host))
             reached[host.name] = address
+        by_name = {host.name: host for host in hosts}
+
+        def up(target: ReadyTarget) -> None:
+            host = by_name[target.host]
             lan = ", ".join(f"{i.address} on {i.name}" for i in host.interfaces)
             self.log(f"{host.name}: up (management {self._mgmt(host).ip}; {lan})")
+
+        wait_until_ready(self.config, [ReadyTarget(host.name, reached[host.name],
+                                                   still_booting=lambda host=host: self._running(host))
+                                       for host in hosts], timeout, on_ready=up)
         return reached
 
     def states(self) -> dict[str, str]:

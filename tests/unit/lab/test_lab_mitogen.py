@@ -10,21 +10,50 @@ from pathlib import Path
 
 import pytest
 
-from lab.provision import EMULATED_CONNECT_TIMEOUT_S, STRATEGY, describe, mitogen_env, strategy_plugins
+from lab.provision import (
+    CONNECT_TIMEOUT_S,
+    EMULATED_CONNECT_TIMEOUT_S,
+    MAX_FORKS,
+    STRATEGY,
+    ansible_forks,
+    connect_timeout,
+    describe,
+    mitogen_env,
+    strategy_plugins,
+)
 
 PLUGINS = Path("/opt/mitogen/plugins/strategy")
 
 
 def test_mitogen_is_used_when_installed() -> None:
     env = mitogen_env({}, PLUGINS)
-    assert env == {"ANSIBLE_STRATEGY_PLUGINS": str(PLUGINS), "ANSIBLE_STRATEGY": STRATEGY}
+    assert env == {"ANSIBLE_STRATEGY_PLUGINS": str(PLUGINS), "ANSIBLE_STRATEGY": STRATEGY,
+                   "ANSIBLE_TIMEOUT": str(connect_timeout(1))}
     assert "Mitogen" in describe(env)
 
 
 def test_emulated_hosts_get_a_longer_connection_timeout_unless_the_caller_set_one() -> None:
     assert mitogen_env({}, PLUGINS, emulated=True)["ANSIBLE_TIMEOUT"] == str(EMULATED_CONNECT_TIMEOUT_S)
     assert "ANSIBLE_TIMEOUT" not in mitogen_env({"ANSIBLE_TIMEOUT": "30"}, PLUGINS, emulated=True)  # caller's stays
-    assert "ANSIBLE_TIMEOUT" not in mitogen_env({}, PLUGINS)  # containers, KVM: Ansible's default
+
+
+def test_the_connection_timeout_grows_with_the_hosts_mitogen_reaches_at_once() -> None:
+    """One multiplexer starts every host's interpreter at a play's first task: 10 s for 21 containers was not
+    enough on a busy machine ("UNREACHABLE ... Connection timed out")."""
+    assert connect_timeout(2) < connect_timeout(21) < connect_timeout(41)
+    assert connect_timeout(1) >= CONNECT_TIMEOUT_S
+    assert connect_timeout(21) >= 20
+    assert int(mitogen_env({}, PLUGINS, hosts=41)["ANSIBLE_TIMEOUT"]) == connect_timeout(41)
+    assert connect_timeout(200, emulated=True) > EMULATED_CONNECT_TIMEOUT_S  # grows beyond the floor too
+    assert connect_timeout(2, emulated=True) == EMULATED_CONNECT_TIMEOUT_S
+
+
+def test_a_lab_run_has_one_fork_per_host_up_to_a_cap() -> None:
+    """ansible.cfg's forks = 20 made the 21st host of a classroom wait for every task's first wave."""
+    assert ansible_forks(21) == 21
+    assert ansible_forks(41) == 41
+    assert ansible_forks(2) == 2
+    assert ansible_forks(500) == MAX_FORKS
 
 
 def test_plain_ansible_without_mitogen_or_when_turned_off_or_another_strategy_is_chosen() -> None:

@@ -100,24 +100,29 @@ def test_a_port_that_answers_but_not_ssh_is_not_ssh(tmp_path: Path) -> None:
     config = lab(tmp_path)
     ssh.ensure_keypair(config)
     with listener(b"HTTP/1.0 400 Bad Request\r\n\r\n") as (port, heard):
-        assert ssh.port_open("127.0.0.1", port)
+        assert ssh.port_open("127.0.0.1", port) is None
         with pytest.raises(LabError) as raised:
-            ssh.wait_for_ssh(config, "client1", "chatlab", "127.0.0.1", port, timeout=2)
-    assert str(raised.value) == f"client1: SSH on 127.0.0.1:{port} did not answer within 2 s"
+            ssh.wait_until_ready(config, [ssh.ReadyTarget("client1", "127.0.0.1", user="chatlab", port=port)],
+                                 timeout=2)
+    message = str(raised.value)
+    assert message.startswith(f"client1: not ready at 127.0.0.1:{port} within 2 s; last seen: no SSH login ("), message
     assert any(first.startswith(b"SSH-2.0-") for first in heard), heard  # ssh itself was tried, not just the port
 
 
 def test_a_closed_port_is_waited_for_until_the_deadline_and_named(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    assert not ssh.port_open("127.0.0.1", port)
-    with pytest.raises(LabError, match=rf"^client1: SSH on 127\.0\.0\.1:{port} did not answer within 1 s$"):
-        ssh.wait_for_ssh(lab(tmp_path), "client1", "chatlab", "127.0.0.1", port, timeout=1)
+    assert ssh.port_open("127.0.0.1", port) == "Connection refused"
+    closed = (rf"^client1: not ready at 127\.0\.0\.1:{port} within 1 s; "
+              rf"last seen: port {port} not open \(Connection refused\)$")
+    with pytest.raises(LabError, match=closed):
+        ssh.wait_until_ready(lab(tmp_path), [ssh.ReadyTarget("client1", "127.0.0.1", user="chatlab", port=port)],
+                             timeout=1)
 
 
 def test_a_host_that_stopped_booting_is_reported_at_once(tmp_path: Path) -> None:
-    stopped = r"^client1: stopped while booting \(step: boot\), before SSH answered$"
+    stopped = r"^client1: stopped while booting \(step: boot\); last seen: not probed yet$"
     with listener(b"") as (port, heard), pytest.raises(LabError, match=stopped):
-        ssh.wait_for_ssh(lab(tmp_path), "client1", "chatlab", "127.0.0.1", port, timeout=20,
-                         still_booting=lambda: False)
+        target = ssh.ReadyTarget("client1", "127.0.0.1", still_booting=lambda: False, user="chatlab", port=port)
+        ssh.wait_until_ready(lab(tmp_path), [target], timeout=20)
     assert heard == []  # it did not even try
