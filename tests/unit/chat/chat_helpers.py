@@ -82,13 +82,19 @@ class ChatConn:
                 data = self.sock.recv(65536)
             except TimeoutError:
                 continue
+            except ConnectionResetError:
+                data = b""
             if not data:
                 self.eof = True
             self._buf += data
         raw, self._buf = self._buf.split(b"\n", 1)
-        text = raw.decode()
+        text = self._text(raw)
         self.seen.append(text)
         return text
+
+    def _text(self, raw: bytes) -> str:
+        """A received line (without its LF) as text."""
+        return raw.decode()
 
     def expect(self, want: str | Callable[[str], bool], timeout: float = CHAT_WAIT) -> str:
         """Read lines until one equals ``want`` (or satisfies it); return it."""
@@ -118,8 +124,6 @@ class ChatConn:
                 if self.eof:
                     return lines
                 raise
-            except ConnectionResetError:
-                return lines
 
     def close(self) -> None:
         self.sock.close()

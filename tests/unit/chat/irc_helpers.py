@@ -3,59 +3,26 @@ wait has a deadline (CHAT_WAIT)."""
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable
 
-from chat_helpers import CHAT_WAIT, ChatServerThread
+from chat_helpers import CHAT_WAIT, ChatConn, ChatServerThread
 
 SERVER = "irc.test"  # the --server-name of the test servers
 
 
-class IrcConn:
+class IrcConn(ChatConn):
     """A raw IRC client: send lines, read the server's lines (without CR LF) with deadlines."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=CHAT_WAIT)
-        self._buf = b""
-        self.eof = False
-        self.seen: list[str] = []
+        super().__init__("127.0.0.1", port)
         self.nick = "*"
 
     def send(self, line: str | bytes) -> None:
         self.sock.sendall(line if isinstance(line, bytes) else (line + "\r\n").encode())
 
-    def line(self, timeout: float = CHAT_WAIT) -> str:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            if self.eof:
-                raise AssertionError(f"connection closed; lines so far: {self.seen[-20:]}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line within {timeout} s; lines so far: {self.seen[-20:]}")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                self.eof = True
-            self._buf += data
-        raw, self._buf = self._buf.split(b"\n", 1)
+    def _text(self, raw: bytes) -> str:
         assert raw.endswith(b"\r"), f"a line without CR LF: {raw!r}"
-        text = raw[:-1].decode(errors="replace")
-        self.seen.append(text)
-        return text
-
-    def expect(self, want: str | Callable[[str], bool], timeout: float = CHAT_WAIT) -> str:
-        """Read lines until one equals ``want`` (or satisfies it); return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.line(max(0.0, deadline - time.monotonic()))
-            if want(text) if callable(want) else text == want:
-                return text
+        return raw[:-1].decode(errors="replace")
 
     def numeric(self, code: str, timeout: float = CHAT_WAIT) -> str:
         """The next numeric ``code`` addressed to us."""
@@ -80,21 +47,6 @@ class IrcConn:
         self.send(f"USER {user} 0 * :{realname}")
         self.nick = nick
         return self.until(lambda text: text.split(" ")[1:2] in (["376"], ["422"]))
-
-    def closed(self, timeout: float = CHAT_WAIT) -> list[str]:
-        """The lines until the server closes the connection."""
-        lines = []
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                lines.append(self.line(max(0.0, deadline - time.monotonic())))
-            except AssertionError:
-                if self.eof:
-                    return lines
-                raise
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def irc_port(server: ChatServerThread) -> int:
