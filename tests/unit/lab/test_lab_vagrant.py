@@ -24,6 +24,7 @@ from lab.providers.libvirt.provider import (
 )
 from lab.providers.libvirt.tools import kvm_accessible
 from lab.providers.libvirt.vagrant import parse_ssh_config
+from netconfig import interfaces
 
 SSH_CONFIG = """\
 Host server
@@ -177,3 +178,11 @@ def test_libvirt_leftovers_of_this_lab_are_removed_and_nothing_of_another_lab(tm
     assert calls.index("snapshot-delete vl-server s2") < calls.index("destroy vl-server") < calls.index(
         "undefine vl-server --remove-all-storage --nvram")
     assert "destroy vl-client1" not in calls  # shut off already
+
+
+def test_the_box_leaves_eth0_to_ifupdown_with_dhcp_as_the_installer_does() -> None:
+    document = interfaces.parse(box.INTERFACES)
+    assert [stanza.method for stanza in document.iface_stanzas("eth0", "inet")] == ["dhcp"]
+    assert [stanza.keyword for stanza in document.marks("eth0")] == ["allow-hotplug"]
+    assert "networkd" not in Path(box.__file__).read_text().split('"""', 2)[2]  # no unit, no .network file
+
