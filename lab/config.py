@@ -172,9 +172,10 @@ def configure(request: UpRequest, provider: str) -> LabConfig:
     mgmt_text = (request.topology.mgmt_subnet and str(request.topology.mgmt_subnet)) \
         or (existing and str(existing.mgmt_subnet)) or DEFAULT_MGMT_SUBNETS[provider]
     try:
-        # VMs get their management addresses from libvirt's DHCP: none is planned for them
+        # VMs get their management addresses from libvirt's DHCP: none is planned for them, but on a shared
+        # management network (the one-NIC case) the lab reserves each VM's planned temporary address there
         topology = topo.with_management(request.topology, ipaddress.IPv4Network(mgmt_text),
-                                        plan_hosts=provider != "libvirt")
+                                        plan_hosts=provider != "libvirt" or request.topology.mgmt_network is not None)
     except TopologyError as error:
         raise LabError(str(error)) from None
     settings = {**(existing.provider_settings if existing else {}), **request.provider_settings}

@@ -51,7 +51,7 @@ class Host:
     role: str
     index: int  # position in the lab, from 0: names its veth links, numbers its management address
     interfaces: tuple[Interface, ...]
-    mgmt_address: ipaddress.IPv4Interface | None  # None for an external host, and for VMs (DHCP)
+    mgmt_address: ipaddress.IPv4Interface | None  # None: external hosts, VMs (DHCP) but on a shared mgmt network
     external_ssh: str | None = None  # user@address[:port] of a host the lab does not create
 
     @property

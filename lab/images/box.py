@@ -1,8 +1,9 @@
 """The local Vagrant box `chatlab/bookworm64` (libvirt), built offline from the cached container root filesystem.
 
 The container rootfs (lab.images.rootfs) gets a kernel, udev and an initramfs in a chroot, a `vagrant` user with
-Vagrant's insecure key and passwordless sudo, DHCP on eth0 and first-boot ed25519 host keys; `mkfs.ext4 -d` turns
-the tree into a filesystem, extlinux makes the disk bootable, `qemu-img convert -c` makes the box image. The box is
+Vagrant's insecure key and passwordless sudo, eth0 by ifupdown with DHCP (dhclient, as the installer leaves it) and
+first-boot ed25519 host keys; `mkfs.ext4 -d` turns the tree into a filesystem, extlinux makes the disk bootable,
+`qemu-img convert -c` makes the box image. The box is
 rebuilt only when its inputs change (their hash is kept in a stamp beside the box).
 
 Reference: docs/providers.md#the-box
@@ -64,25 +65,29 @@ ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_k
 [Install]
 WantedBy=multi-user.target
 """
+# eth0 (management) as the Debian installer leaves it: ifupdown with DHCP (dhclient), brought up by udev's hotplug
+# (ifup@eth0.service), so that the static_ip role's confirmed move and rollback work on it as on an installed
+# machine. The static_ip role writes every other interface's stanza (eth1, ...). docs/real-networks.md
 INTERFACES = """\
-# interfaces(5) file used by ifup(8) and ifdown(8)
-# eth0 (management, DHCP) is systemd-networkd's: /etc/systemd/network/10-management.network
+# This file describes the network interfaces available on your system
+# and how to activate them. For more information, see interfaces(5).
+
 source /etc/network/interfaces.d/*
 
+# The loopback network interface
 auto lo
 iface lo inet loopback
-"""
-# DHCP on the first NIC by systemd-networkd: ifup + dhclient + their hook scripts take ~35 s under emulation,
-# networkd ~2 s. ifupdown keeps every other interface (the static_ip role writes eth1's stanza).
-MANAGEMENT_NETWORK = """\
-[Match]
-Name=eth0
 
-[Network]
-DHCP=ipv4
-LinkLocalAddressing=no
-IPv6AcceptRA=no
+# The primary network interface
+allow-hotplug eth0
+iface eth0 inet dhcp
 """
+# dhclient-script runs every hook per DHCP event, and every process start costs ~1 s under emulation (TCG): the box
+# keeps none of these (debug logs nothing unless enabled; no lab DHCP server sends classless routes, option 121;
+# systemd-resolved does not run in the box).
+DROPPED_HOOKS = ("etc/dhcp/dhclient-enter-hooks.d/debug", "etc/dhcp/dhclient-exit-hooks.d/debug",
+                 "etc/dhcp/dhclient-exit-hooks.d/rfc3442-classless-routes", "etc/network/if-up.d/resolved",
+                 "etc/network/if-down.d/resolved")
 SSHD_DROP_IN = "HostKey /etc/ssh/ssh_host_ed25519_key\nUseDNS no\nPasswordAuthentication no\n"
 BOX_VAGRANTFILE = """\
 Vagrant.configure("2") do |config|
@@ -262,10 +267,11 @@ def _configure(root: Path, public_key: str, root_uuid: str) -> tuple[Path, Path]
     (root / "etc/hostname").write_text("bookworm\n")
     (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n127.0.1.1\tbookworm\n")
     (root / "etc/fstab").write_text(f"UUID={root_uuid} / ext4 errors=remount-ro 0 0\n")  # no fsck: 4 s at boot
+    if not (root / "sbin/dhclient").exists():
+        raise LabError("box: no /sbin/dhclient in the root filesystem (isc-dhcp-client): eth0 gets its address by DHCP")
     (root / "etc/network/interfaces").write_text(INTERFACES)
-    (root / "etc/systemd/network/10-management.network").write_text(MANAGEMENT_NETWORK)
-    _enable(root, "systemd-networkd.service", "multi-user.target")
-    _enable(root, "systemd-networkd.socket", "sockets.target")
+    for hook in DROPPED_HOOKS:
+        (root / hook).unlink(missing_ok=True)
     (root / "etc/ssh/sshd_config.d/chatlab.conf").write_text(SSHD_DROP_IN)
     (root / "etc/systemd/system/chatlab-host-keys.service").write_text(HOST_KEYS_UNIT)
     _enable(root, "chatlab-host-keys.service", "multi-user.target")

@@ -7,6 +7,11 @@ its old address again, with its file byte for byte and nothing else changed.
 
 The unreachable address is a /32 inside the management subnet: the host then has no route back to the controller,
 and every packet of the attempt stays on the lab's own management network.
+
+The management interface is a static ifupdown stanza (containers) or the installer's ``iface eth0 inet dhcp`` (VMs:
+docs/real-networks.md). For DHCP the rollback drill runs first: the host rolls back to DHCP (ifup starts dhclient
+again, which gets the same lease). The move drill then moves it to a static address and back to its old address,
+static from then on, as `lab up` leaves a one-NIC host: site.yml writes static stanzas only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from lab_hosts import LabHost
 from outputs import addresses, failure_messages, rollback_ended_with, routes, stanza_address, task_result
 from site_runs import play
 
-from netconfig.interfaces import current_static, parse_static_address
+from netconfig.interfaces import current_static, parse, parse_static_address
 
 INTERFACES = "/etc/network/interfaces"
 CONFIRM_TIMEOUT = 30  # seconds; static_ip_confirm_timeout of the runs below
@@ -47,6 +52,7 @@ class Management:
     iface: str
     address: ipaddress.IPv4Interface
     hostvars: dict[str, Any]
+    dhcp: bool  # the installer's `iface IFACE inet dhcp` (a VM's eth0), else a static stanza at `address`
 
 
 @pytest.fixture
@@ -63,10 +69,12 @@ def management(server: LabHost, inventory_data: dict[str, Any]) -> Management:
         pytest.skip(f"{server.name}'s only interface {iface} carries the chat too (a one-NIC lab): moving it would "
                     f"take the chat away; 'lab up' itself moved it there with a confirmed change, which the other "
                     f"checks prove")
-    if current_static(server.host.file(INTERFACES).content_string, iface) != parse_static_address(str(address)):
-        pytest.skip(f"{server.name}'s management interface {iface} is not a static ifupdown stanza (a VM lab's is "
-                    "systemd-networkd's DHCP): the one-NIC move needs one")
-    return Management(iface, address, hostvars)
+    text = server.host.file(INTERFACES).content_string
+    dhcp = [stanza.method for stanza in parse(text).iface_stanzas(iface, "inet")] == ["dhcp"]
+    if not dhcp and current_static(text, iface) != parse_static_address(str(address)):
+        pytest.skip(f"{server.name}'s management interface {iface} is neither a static ifupdown stanza at {address} "
+                    f"nor an `inet dhcp` one in {INTERFACES}: the one-NIC move needs ifupdown to own it")
+    return Management(iface, address, hostvars, dhcp)
 
 
 def _snapshot(host: Any) -> dict[str, Any]:
@@ -76,6 +84,14 @@ def _snapshot(host: Any) -> dict[str, Any]:
         "routes": routes(host.check_output("ip -4 route show table main")),
         "chat": host.service("chatlab-chat").is_running if host.exists("systemctl") else None,
     }
+
+
+def _netconfig_state(host: Any, name: str) -> str | None:
+    """A file of netconfig's state directory (root's only) as text, None when it does not exist: read as root,
+    since a VM is reached as a sudo user."""
+    with host.sudo():
+        state = host.file(f"/run/network/netconfig/{name}")
+        return state.content_string if state.exists else None
 
 
 def _interfaces_var(iface: str, address: str, timeout: int) -> str:
@@ -130,35 +146,6 @@ def moved_back(server: LabHost, management: Management, inventory: Path, tmp_pat
     _close_shared_connection(management.hostvars, str(management.address.ip))
 
 
-def test_site_moves_the_interface_ansible_uses_reconnects_and_confirms(
-    server: LabHost, management: Management, inventory: Path, tmp_path: Path, moved_back: list[Path]
-) -> None:
-    before = _snapshot(server.host)
-    network = management.address.network
-    new = ipaddress.IPv4Interface(f"{network[MOVED_HOST_PART]}/{network.prefixlen}")
-    assert new != management.address
-    old_ip = str(management.address.ip)
-    moved_inventory = _inventory_reaching(inventory, server.name, str(new.ip), old_ip, tmp_path)
-    moved_back.append(moved_inventory)
-
-    result = play(inventory, "--limit", server.name, "-e", _interfaces_var(management.iface, str(new), CONFIRM_TIMEOUT))
-    assert result.returncode == 0, f"site.yml failed:\n{result.stdout[-3000:]}{result.stderr}"
-    assert task_result(result.stdout, "static_ip : Confirm the change", server.name) in ("changed", "ok"), \
-        result.stdout[-3000:]
-    moved = testinfra.get_host(f"ansible://{server.name}", ansible_inventory=str(moved_inventory))
-    assert f"inet {new} " in moved.check_output(f"ip -o -4 addr show dev {management.iface}")
-    assert stanza_address(moved.file(INTERFACES).content_string, management.iface) == new  # confirmed: written
-    assert not moved.file("/run/network/netconfig/armed").exists
-    assert "confirmed: " in moved.file("/run/network/netconfig/netconfig.log").content_string
-
-    back = play(moved_inventory, "--limit", server.name, "-e",
-                _interfaces_var(management.iface, str(management.address), CONFIRM_TIMEOUT))
-    assert back.returncode == 0, f"site.yml (moving back) failed:\n{back.stdout[-3000:]}{back.stderr}"
-    _close_shared_connection(management.hostvars, str(new.ip))
-    _close_shared_connection(management.hostvars, old_ip)
-    assert _snapshot(server.host) == before
-
-
 def test_an_unreachable_new_address_fails_the_host_and_the_host_rolls_back_by_itself(
     server: LabHost, management: Management, inventory: Path
 ) -> None:
@@ -180,8 +167,42 @@ def test_an_unreachable_new_address_fails_the_host_and_the_host_rolls_back_by_it
         time.sleep(1)
     _close_shared_connection(management.hostvars, old_ip)
     assert _snapshot(server.host) == before
-    log = server.host.file("/run/network/netconfig/netconfig.log").content_string
+    log = _netconfig_state(server.host, "netconfig.log") or ""
     assert rollback_ended_with(log, management.iface, str(management.address), why="timer"), log[-2000:]
     if server.host.exists("journalctl"):
-        journal = server.host.check_output("journalctl -u netconfig-rollback.service --no-pager -n 20")
+        with server.host.sudo():  # the system journal is root's (a VM is reached as a sudo user)
+            journal = server.host.check_output("journalctl -u netconfig-rollback.service --no-pager -n 20")
         assert "netconfig: rolled back:" in journal
+
+
+def test_site_moves_the_interface_ansible_uses_reconnects_and_confirms(
+    server: LabHost, management: Management, inventory: Path, tmp_path: Path, moved_back: list[Path]
+) -> None:
+    before = _snapshot(server.host)
+    network = management.address.network
+    new = ipaddress.IPv4Interface(f"{network[MOVED_HOST_PART]}/{network.prefixlen}")
+    assert new != management.address
+    old_ip = str(management.address.ip)
+    moved_inventory = _inventory_reaching(inventory, server.name, str(new.ip), old_ip, tmp_path)
+    moved_back.append(moved_inventory)
+
+    result = play(inventory, "--limit", server.name, "-e", _interfaces_var(management.iface, str(new), CONFIRM_TIMEOUT))
+    assert result.returncode == 0, f"site.yml failed:\n{result.stdout[-3000:]}{result.stderr}"
+    assert task_result(result.stdout, "static_ip : Confirm the change", server.name) in ("changed", "ok"), \
+        result.stdout[-3000:]
+    moved = testinfra.get_host(f"ansible://{server.name}", ansible_inventory=str(moved_inventory))
+    assert f"inet {new} " in moved.check_output(f"ip -o -4 addr show dev {management.iface}")
+    assert stanza_address(moved.file(INTERFACES).content_string, management.iface) == new  # confirmed: written
+    assert _netconfig_state(moved, "armed") is None
+    assert "confirmed: " in (_netconfig_state(moved, "netconfig.log") or "")
+
+    back = play(moved_inventory, "--limit", server.name, "-e",
+                _interfaces_var(management.iface, str(management.address), CONFIRM_TIMEOUT))
+    assert back.returncode == 0, f"site.yml (moving back) failed:\n{back.stdout[-3000:]}{back.stderr}"
+    _close_shared_connection(management.hostvars, str(new.ip))
+    _close_shared_connection(management.hostvars, old_ip)
+    after = _snapshot(server.host)
+    if management.dhcp:  # back at its old address, now a static stanza (no dhclient left: test_network checks it)
+        assert stanza_address(after.pop("file").decode(), management.iface) == management.address
+        before.pop("file")
+    assert after == before

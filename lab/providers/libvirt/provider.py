@@ -4,15 +4,19 @@ libvirt runs a guest under KVM when lab.providers.libvirt.kvm proved that one re
 software emulation (TCG). eth0 is on the lab's isolated management network (libvirt DHCP; the machine reaches
 each VM over libvirt's bridge, VMs have no NAT); each network of the topology is a libvirt network with no address
 on the machine, and the VMs' interfaces on them start unconfigured: only the static_ip role gives them their
-addresses. Domains, networks and the storage pool carry the lab's name; Vagrant's state lives in the lab's state
-directory, and vagrant/Vagrantfile reads the lab's resolved topology (.lab/NAME/topology.json) for its machines,
-networks and addresses.
+addresses. In the one-NIC case (management: {network: NAME}) that lab network is the VMs' management network: a
+libvirt network the lab defines itself, isolated, whose DHCP (libvirt's dnsmasq) gives each VM's eth0 the temporary
+address the topology planned for it (by the MAC the lab gives that NIC), as the box's `iface eth0 inet dhcp` asks;
+site.yml then moves eth0 to its static address. Domains, networks and the storage pool carry the lab's name;
+Vagrant's state lives in the lab's state directory, and vagrant/Vagrantfile reads the lab's resolved topology
+(.lab/NAME/topology.json) for its machines, networks and addresses.
 
 Reference: docs/providers.md#vms-lab_providerlibvirt-vagrant--libvirt-what-auto-makes
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -92,6 +96,30 @@ def network_bridge(net_info: str) -> str | None:
     return None
 
 
+def management_mac(lab: str, host: str) -> str:
+    """The MAC the lab gives a VM's NIC on a shared management network: fixed per lab and host, so that the DHCP
+    reservation matches it before the VM exists (52:54:00 is QEMU's prefix)."""
+    digest = hashlib.sha256(f"{lab}/{host}".encode()).digest()
+    return "52:54:00:" + ":".join(f"{byte:02x}" for byte in digest[:3])
+
+
+def parse_macs(setting: str) -> dict[str, str]:
+    """LAB_MGMT_MACS ('host=mac,host=mac') as a dict."""
+    return dict(pair.split("=", 1) for pair in setting.split(",") if "=" in pair)
+
+
+def shared_network_xml(name: str, machine: ipaddress.IPv4Interface,
+                       reservations: list[tuple[str, str, ipaddress.IPv4Address]]) -> str:
+    """An isolated libvirt network (no <forward>: no NAT, no route out) with DHCP for exactly the reserved
+    (host, MAC, address) triples and no DNS; `machine` is this machine's address on it."""
+    hosts = "".join(f"      <host mac='{mac}' name='{host}' ip='{address}'/>\n" for host, mac, address in reservations)
+    first = min(address for _, _, address in reservations)
+    last = max(address for _, _, address in reservations)
+    return (f"<network>\n  <name>{name}</name>\n  <dns enable='no'/>\n"
+            f"  <ip address='{machine.ip}' netmask='{machine.netmask}'>\n    <dhcp>\n"
+            f"      <range start='{first}' end='{last}'/>\n{hosts}    </dhcp>\n  </ip>\n</network>\n")
+
+
 def known_hosts_lines(keyscan_output: str) -> list[str]:
     return [line for line in keyscan_output.splitlines() if line.strip() and not line.startswith("#")]
 
@@ -105,8 +133,9 @@ class LibvirtLab:
         self.config = config
         self.log = log
         self.pool = f"{config.name}-pool"
-        self.mgmt_network = f"{config.name}-mgmt"
         self.networks = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
+        shared = config.topology.mgmt_network  # the one-NIC case: that lab network is the management network
+        self.mgmt_network = self.networks[shared] if shared else f"{config.name}-mgmt"
         self.dotfile_dir = config.vagrant_dir
         self.console_dir = config.console_dir
 
@@ -117,9 +146,6 @@ class LibvirtLab:
     def prepare(self) -> LabConfig:
         """The machine checked and readied (libvirtd, the box, KVM or not, leftovers gone); the settings the
         VMs are made with (box, driver, memory, console logs) in the config, which the Vagrantfile reads."""
-        if self.config.topology.mgmt_network:
-            raise LabError(f"{self.config.topology.source}: management.network (one NIC per host) works with "
-                           f"containers (LAB_PROVIDER=nspawn); VMs keep a management network of their own")
         if not self.config.hosts:  # external hosts only: no VM, no box, no Vagrant (its 'default' machine)
             return self.config
         require_tools()
@@ -139,11 +165,13 @@ class LibvirtLab:
         self._remove_surplus_machines()
         self._check_mgmt_subnet(self.config.mgmt_subnet)
         self._ensure_pool()
+        macs = self._ensure_shared_network()
         self.console_dir.mkdir(parents=True, exist_ok=True)
         memory = self.config.provider_settings.get("LAB_VM_MEMORY", str(DEFAULT_VM_MEMORY_MIB))
         self.config = replace(self.config, provider_settings={
             **self.config.provider_settings, "LAB_BOX": box, "LAB_LIBVIRT_DRIVER": verdict.driver,
-            "LAB_VM_MEMORY": memory, "LAB_CONSOLE_DIR": str(self.console_dir)})
+            "LAB_VM_MEMORY": memory, "LAB_CONSOLE_DIR": str(self.console_dir),
+            **({"LAB_MGMT_MACS": ",".join(f"{host}={mac}" for host, mac in macs.items())} if macs else {})})
         return self.config
 
     def up(self) -> list[Connection]:
@@ -236,6 +264,25 @@ class LibvirtLab:
             virsh("pool-build", self.pool)
         if self.pool not in virsh("pool-list", "--name").split():
             virsh("pool-start", self.pool)
+
+    def _ensure_shared_network(self) -> dict[str, str]:
+        """The one-NIC case: the shared management network defined and started with a DHCP reservation per VM
+        (Vagrant then uses it as its management network); each VM's MAC on it. Nothing for other labs."""
+        if not self.config.topology.mgmt_network:
+            return {}
+        macs = {host.name: management_mac(self.config.name, host.name) for host in self.config.hosts}
+        if self.mgmt_network not in virsh("net-list", "--all", "--name").split():
+            reservations = [(host.name, macs[host.name], host.mgmt_address.ip)
+                            for host in self.config.hosts if host.mgmt_address is not None]
+            xml = self.config.state_dir / "shared-network.xml"
+            xml.parent.mkdir(parents=True, exist_ok=True)
+            xml.write_text(shared_network_xml(self.mgmt_network, self.config.mgmt_gateway, reservations))
+            virsh("net-define", str(xml))
+            self.log(f"network {self.mgmt_network}: libvirt's DHCP gives "
+                     + ", ".join(f"{host} {address}" for host, _, address in reservations))
+        if not self._network_active(self.mgmt_network):
+            virsh("net-start", self.mgmt_network)
+        return macs
 
     def _domain_state(self, domain: str) -> str | None:
         result = run(["virsh", "-c", LIBVIRT_URI, "domstate", domain], check=False, timeout=60)

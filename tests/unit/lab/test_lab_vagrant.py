@@ -20,10 +20,14 @@ from lab.providers.libvirt.provider import (
     interface_with_mac,
     known_hosts_lines,
     mac_on_network,
+    management_mac,
+    parse_macs,
+    shared_network_xml,
     table_names,
 )
 from lab.providers.libvirt.tools import kvm_accessible
 from lab.providers.libvirt.vagrant import parse_ssh_config
+from netconfig import interfaces
 
 SSH_CONFIG = """\
 Host server
@@ -177,3 +181,28 @@ def test_libvirt_leftovers_of_this_lab_are_removed_and_nothing_of_another_lab(tm
     assert calls.index("snapshot-delete vl-server s2") < calls.index("destroy vl-server") < calls.index(
         "undefine vl-server --remove-all-storage --nvram")
     assert "destroy vl-client1" not in calls  # shut off already
+
+
+def test_the_box_leaves_eth0_to_ifupdown_with_dhcp_as_the_installer_does() -> None:
+    document = interfaces.parse(box.INTERFACES)
+    assert [stanza.method for stanza in document.iface_stanzas("eth0", "inet")] == ["dhcp"]
+    assert [stanza.keyword for stanza in document.marks("eth0")] == ["allow-hotplug"]
+    assert "networkd" not in Path(box.__file__).read_text().split('"""', 2)[2]  # no unit, no .network file
+
+
+def test_a_one_nic_vm_lab_reserves_each_hosts_temporary_address_for_its_fixed_mac(tmp_path: Path) -> None:
+    config = configure(up_request({"LAB_TOPOLOGY": "labs/single-nic.yml", "LAB_NAME": "vmd9"}, root=tmp_path),
+                       "libvirt")
+    planned = {host.name: host.mgmt_address for host in config.hosts}
+    assert {name: str(address) for name, address in planned.items()} == {"server": "192.168.60.100/24",
+                                                                          "client1": "192.168.60.101/24"}
+    macs = {name: management_mac("vmd9", name) for name in planned}
+    assert len(set(macs.values())) == 2 and all(mac.startswith("52:54:00:") for mac in macs.values())
+    assert management_mac("vmd9", "server") == macs["server"] != management_mac("vmd8", "server")
+    assert parse_macs(",".join(f"{name}={mac}" for name, mac in macs.items())) == macs
+    xml = shared_network_xml("vmd9-lan", config.mgmt_gateway,
+                             [(name, macs[name], address.ip) for name, address in planned.items() if address])
+    assert "<forward" not in xml  # isolated: no NAT, no route out
+    assert "<ip address='192.168.60.254' netmask='255.255.255.0'>" in xml
+    assert "<range start='192.168.60.100' end='192.168.60.101'/>" in xml
+    assert f"<host mac='{macs['client1']}' name='client1' ip='192.168.60.101'/>" in xml

@@ -59,3 +59,13 @@ def test_vagrantfile_by_hand_resolves_the_default_lab(tmp_path: Path) -> None:
                              timeout=120, check=False)
     assert listing.returncode == 0, listing.stderr
     assert "\nserver " in listing.stdout and "\nclient1 " in listing.stdout
+
+
+def test_vagrantfile_makes_the_one_nic_labs_network_vagrants_management_network(tmp_path: Path) -> None:
+    state = state_file(tmp_path, LAB_TOPOLOGY="labs/single-nic.yml", LAB_NAME="vmd9")
+    record = json.loads(state.read_text())
+    record["provider_settings"]["LAB_MGMT_MACS"] = "server=52:54:00:00:00:01,client1=52:54:00:00:00:02"
+    state.write_text(json.dumps(record))
+    assert vagrant(tmp_path, state, "validate").returncode == 0
+    listing = vagrant(tmp_path, state, "status")
+    assert "\nserver " in listing.stdout and "\nclient1 " in listing.stdout, listing.stdout + listing.stderr
