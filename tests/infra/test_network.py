@@ -45,7 +45,9 @@ def test_clients_reach_the_server_over_the_lab_networks_not_over_management(
         assert f" src {interface.address.ip} " in f"{route} ", f"{client.name}: wrong source address: {route}"
         if via is not None:
             assert f" via {via} " in f"{route} ", f"{client.name}: the route to the server skips router {via}: {route}"
-        ping = client.host.run(f"ping -c 1 -W 3 -I {interface.name} {chat_address}")
+        # until one reply, one echo every 0.2 s for at most 10 s: a lossy link (tc loss) delays the answer, but a
+        # path that works answers (at 10 % loss each way, 50 echoes all lost: about 1 in 10^36)
+        ping = client.host.run(f"ping -c 1 -w 10 -i 0.2 -I {interface.name} {chat_address}")
         assert ping.rc == 0, f"{client.name}: no ping to {chat_address} over {interface.name}: {ping.stdout}"
         hops = 0 if via is None else 1  # the reply starts with the server's TTL, less one per router on the way back
         crossed = routers_crossed(ping.stdout, initial_ttl)
