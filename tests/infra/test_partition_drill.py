@@ -69,6 +69,9 @@ def test_a_partitioned_client_is_dropped_then_back_in_its_room(lab_links: LabLin
         # both keep their connections alive (a silent piped client would be dropped after 10 s too)
         keepalive = f"--reconnect --keepalive {KEEPALIVE_S} --keepalive-timeout {KEEPALIVE_TIMEOUT_S}"
         watcher = BackgroundSession(server.host, [f"/nick {watcher_nick}", f"/join {room}"], flags=keepalive)
+        # the watcher in the room first, or it would never see the victim join (on VMs a session starts slowly)
+        joined = watcher.wait_for(f"* you joined {room}")
+        assert f"* you joined {room}" in joined, f"the watcher never joined {room}:\n{joined}"
         session = BackgroundSession(victim.host, [f"/nick {nick}", f"/join {room}"], flags=keepalive)
         assert f"{nick} joined {room}" in watcher.wait_for(f"{nick} joined {room}"), f"{nick} never joined {room}"
         lab_tc(lab_links, "set", network, "loss=100")
