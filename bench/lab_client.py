@@ -112,11 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     windows = Windows(gen)
     sent_total = gen.steady(args.rate, args.duration, tick=windows.tick) if args.rate > 0 else 0
     send_s = time.monotonic() - t0
-    # steady() spreads messages over the connections in turn: connection i sent every clients-th message
-    sent_per_room: dict[int, int] = {}
-    for i in range(args.clients):
-        count = sent_total // args.clients + (1 if i < sent_total % args.clients else 0)
-        sent_per_room[rooms_of[i]] = sent_per_room.get(rooms_of[i], 0) + count
+    # what really went out, per room: a connection the server closed (a slow reader over its send queue) sent no more
+    number_of = {room_name(room): room for room in rooms_of}
+    sent_per_room = {number_of[room]: count for room, count in gen.sent_by_room.items()}
     say("sent " + " ".join(f"{room}={count}" for room, count in sorted(sent_per_room.items())))
     expected = int(read_command("expect"))
     progress = time.monotonic()

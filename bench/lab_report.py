@@ -66,7 +66,8 @@ def row(name: str, results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     send_s = max((r["send_s"] for r in results.values()), default=0.0)
     line: dict[str, Any] = {
         "host": name, "connections": sum(r["connections"] for r in results.values()),
-        "held": sum(r["held"] for r in results.values()), "sent": sent,
+        "held": sum(r["held"] for r in results.values()),
+        "dropped": sum(r.get("dropped_by_server", 0) for r in results.values()), "sent": sent,
         "expected": expected, "received": received, "lost": max(0, expected - received),
         "loss_pct": 100.0 * max(0, expected - received) / expected if expected else 0.0,
         "timed": sum(buckets.values()),
@@ -93,7 +94,8 @@ def report(results: Mapping[str, Mapping[str, Any]], server: Mapping[str, float]
     }
 
 
-COLUMNS = (("host", "host", "{}"), ("connections", "conns", "{}"), ("expected", "expected", "{}"),
+COLUMNS = (("host", "host", "{}"), ("connections", "conns", "{}"), ("dropped", "dropped", "{}"),
+           ("expected", "expected", "{}"),
            ("received", "received", "{}"), ("loss_pct", "loss %", "{:.2f}"), ("p50_ms", "p50 ms", "{:.2f}"),
            ("p95_ms", "p95 ms", "{:.2f}"), ("p99_ms", "p99 ms", "{:.2f}"), ("max_ms", "max ms", "{:.2f}"),
            ("msgs_per_s", "msgs/s", "{:.0f}"))

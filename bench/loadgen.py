@@ -27,7 +27,7 @@ STALL_TIMEOUT = 10.0  # seconds without progress before a phase gives up
 
 
 class Conn:
-    __slots__ = ("connected", "fd", "joined", "message", "number", "pending", "room", "sock")
+    __slots__ = ("connected", "fd", "joined", "lost", "message", "number", "pending", "room", "sock")
 
     def __init__(self, sock: socket.socket, room: str, number: int, dialect: str, tag: str = "") -> None:
         self.sock = sock
@@ -38,6 +38,7 @@ class Conn:
         self.message = (f"PRIVMSG {room} :{tag}M%d.\r\n" if dialect == IRC else f"{tag}M%d.\n").encode()
         self.connected = False
         self.joined = False
+        self.lost = False  # the server closed it (e.g. a slow reader over its send queue): never sent on again
         self.pending = b""  # an unfinished line
 
 
@@ -89,6 +90,7 @@ class LoadGen:
         self.joined = 0
         self.delivered = 0
         self.dead = 0  # connections the server closed
+        self.sent_by_room: dict[str, int] = {}  # messages handed whole to the kernel, per room
         self.last_delivery_ns = 0
         self.latency = Latency()
 
@@ -193,6 +195,7 @@ class LoadGen:
         self.epoll.modify(conn.fd, select.EPOLLIN)
 
     def _lost(self, conn: Conn) -> None:
+        conn.lost = True
         self.dead += 1
         self.epoll.unregister(conn.fd)
         del self.conns[conn.fd]
@@ -239,19 +242,34 @@ class LoadGen:
             elif time.monotonic() - progress > STALL_TIMEOUT:
                 return
 
-    def send(self, conn: Conn, data: bytes) -> None:
-        """Send all of ``data`` on a non-blocking socket, reading meanwhile if the kernel is full."""
+    def send(self, conn: Conn, data: bytes) -> bool:
+        """Send all of ``data`` on a non-blocking socket, reading meanwhile if the kernel is full; False when the
+        server closed the connection first (then the rest is not sent)."""
         while data:
+            if conn.lost:
+                return False
             try:
                 sent = conn.sock.send(data)
             except BlockingIOError:
                 self.poll(0.001)
                 continue
+            except ConnectionError:
+                self._lost(conn)
+                return False
             data = data[sent:]
+        return True
+
+    def send_message(self, conn: Conn) -> bool:
+        """One timed message from ``conn`` (skipped when the server has closed it), counted in its room."""
+        if conn.lost or not self.send(conn, conn.message % time.perf_counter_ns()):
+            return False
+        self.sent_by_room[conn.room] = self.sent_by_room.get(conn.room, 0) + 1
+        return True
 
     def reset_counters(self) -> None:
         self.delivered = 0
         self.foreign = 0
+        self.sent_by_room = {}
         self.latency = Latency()
 
     # --- traffic -----------------------------------------------------------------------------------
@@ -261,24 +279,24 @@ class LoadGen:
         conns = list(self.conns.values())
         for _ in range(messages_each):
             for conn in conns:
-                self.send(conn, conn.message % time.perf_counter_ns())
+                self.send_message(conn)
             self.poll(0)
 
     def steady(self, rate: float, duration: float, tick: Callable[[], None] | None = None) -> int:
         """Messages at ``rate`` per second in total, spread over the clients in turn (so over the rooms),
-        evenly paced, for ``duration`` seconds; return how many were sent. ``tick`` is called between polls."""
+        evenly paced, for ``duration`` seconds; return how many were sent whole (a connection the server closed
+        sends no more: its turns are lost, as a user's would be). ``tick`` is called between polls."""
         conns = list(self.conns.values())
         total = int(rate * duration)
         interval_ns = int(1e9 / rate)
         start = time.perf_counter_ns()
-        sent = 0
-        while sent < total:
+        sent = whole = 0
+        while sent < total and self.conns:
             now = time.perf_counter_ns()
             while sent < total and start + sent * interval_ns <= now:
-                conn = conns[sent % len(conns)]
-                self.send(conn, conn.message % time.perf_counter_ns())
+                whole += self.send_message(conns[sent % len(conns)])
                 sent += 1
             self.poll(max(0.0, (start + sent * interval_ns - time.perf_counter_ns()) / 1e9))
             if tick is not None:
                 tick()
-        return sent
+        return whole

@@ -78,7 +78,7 @@ def test_two_hosts_clients_count_every_delivery_and_time_their_own(server: Serve
     data = report(results, {"cpu_s": 0.1, "peak_rss_mib": 20.0}, {"lan": "loss 1 %"}, {"clients": 40})
     assert data["total"]["lost"] == 0
     text = table(data)
-    assert text.splitlines()[0].split()[:3] == ["host", "conns", "expected"]
+    assert text.splitlines()[0].split()[:4] == ["host", "conns", "dropped", "expected"]
     assert "conditions: lan: loss 1 %" in text
     picture = plot(data, tmp_path / "bench.png")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -97,3 +97,24 @@ def test_a_generator_that_dies_is_one_line_naming_its_host() -> None:
     with pytest.raises(BenchError) as raised:
         drive({"client1": proc}, [Share("client1", 1, 0, 1.0)], rooms=1, duration=1.0)
     assert str(raised.value) == "client1: the load generator ended: cannot connect: refused"
+
+
+def test_connections_the_server_closes_mid_run_are_skipped_and_counted_not_a_crash(tmp_path: Path) -> None:
+    """A server that drops connections during the run (here: its idle timeout; in a lab, a slow reader over its send
+    queue behind `rate: 10000`) must not end the generator: the dropped ones send no more and are counted."""
+    from bench.loadgen import LoadGen
+
+    flags = ["--rate", "0", "--idle-timeout", "1", "--max-clients-per-address", "1000", "--log-level", "warning"]
+    proc = ServerProcess(sys.executable, flags, None, tmp_path / "server.log")
+    gen = LoadGen("127.0.0.1", proc.port, tag="h0")
+    try:
+        gen.connect_and_join(20, lambda i: "#r")
+        gen.reset_counters()
+        # 20 connections in turn at 8 messages/s: each speaks every 2.5 s, so most sit idle past 1 s and are dropped
+        sent = gen.steady(8.0, 3.0)
+        gen.drain(0.3)
+    finally:
+        gen.close()
+        proc.stop()
+    assert gen.dead > 0
+    assert 0 < sent < 24 and sum(gen.sent_by_room.values()) == sent
