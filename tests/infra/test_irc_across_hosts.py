@@ -25,11 +25,16 @@ def test_weechat_and_a_line_client_on_other_hosts_share_a_room(server: LabHost, 
     port = inventory_data["_meta"]["hostvars"][server.name].get("chat_server_irc_port", IRC_PORT)
     room, wee, listener, talker = unique("#irc"), unique("wee"), unique("rx"), unique("tx")
     home = f"/tmp/{unique('chatlab-weechat-')}"
-    # WeeChat keeps its own timeline (slow hosts: generous); the checks wait for what they should see.
-    script = (f"/set irc.server_default.nicks {wee}; /server add lab {chat_address}/{port} -notls; "
-              f"/set logger.level.irc 9; /connect lab; /wait 5 /join -server lab {room}; "
-              f"/wait 20 /msg -server lab {room} hello from {weechat_host.name}; /wait 25 /quit")
+    # WeeChat joins by itself once registered (autojoin); it says its line on SIGUSR1 and quits (/quit) on SIGTERM
+    # (weechat.signal.*), each sent when the step before has been seen, so the check takes as long as the hosts do.
+    script = (f"/set irc.server_default.nicks {wee}; /set logger.level.irc 9; /set logger.file.flush_delay 0; "
+              f"/set weechat.signal.sigusr1 \"/msg -server lab {room} hello from {weechat_host.name}\"; "
+              f"/server add lab {chat_address}/{port} -notls -autojoin={room}; /connect lab")
     listening = BackgroundSession(line_host.host, [f"/nick {listener}", f"/join {room}"])
+
+    def signal_weechat(name: str) -> None:
+        weechat_host.host.run(f"pkill -{name} -f {shlex.quote(f'^weechat-headless -d {home} ')}")
+
     try:
         assert f"you joined {room}" in listening.wait_for(f"you joined {room}")
         weechat_host.host.run(f"mkdir -p {home}; nohup timeout 120 weechat-headless -d {home} -r "
@@ -37,6 +42,7 @@ def test_weechat_and_a_line_client_on_other_hosts_share_a_room(server: LabHost, 
         seen = listening.wait_for(f"* {wee} joined {room}")
         assert f"* {wee} joined {room}" in seen, f"{line_host.name} never saw WeeChat join:\n{seen}"
         run_session(line_host.host, [f"/nick {talker}", f"/join {room}", f"hello from {line_host.name}"])
+        signal_weechat("USR1")
         said = f"[{room}] {wee}: hello from {weechat_host.name}"
         assert said in listening.wait_for(said), f"{line_host.name} never got WeeChat's message"
         log = f"{home}/logs/irc.lab.{room}.weechatlog"
@@ -45,6 +51,7 @@ def test_weechat_and_a_line_client_on_other_hosts_share_a_room(server: LabHost, 
                 or f"{talker}\thello from {line_host.name}" not in text:
             assert time.monotonic() < deadline, f"WeeChat's log on {weechat_host.name} lacks the line message:\n{text}"
             time.sleep(0.5)
+        signal_weechat("TERM")
         left = listening.wait_for(f"* {wee} left {room} (Quit")
         assert f"* {wee} left {room} (Quit" in left, f"WeeChat never quit cleanly:\n{left}"
     finally:
