@@ -79,7 +79,7 @@ external-e2e: venv
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
-# port's errors) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.
+# port's errors, lab tc) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.
 lab-ops-e2e: venv
 	$(BIN)/pytest -p no:cacheprovider tests/lab_ops
 

@@ -48,6 +48,13 @@ def as_root(script: str, user: str) -> str:
     return script if user == "root" else f"sudo -n sh -c {shlex.quote(script)}"
 
 
+def as_root_command(argv: list[str], user: str) -> str:
+    """One command run as root with no shell of its own: as it is for root, `sudo -n COMMAND` for the VMs' vagrant
+    user (a process fewer than as_root's `sh -c`: under TCG every process start in a guest costs)."""
+    command = shlex.join(argv)
+    return command if user == "root" else f"sudo -n {command}"
+
+
 def prefixed(host: str, line: str, width: int) -> str:
     return f"{host.ljust(width)} | {line}"
 

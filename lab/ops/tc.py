@@ -5,7 +5,9 @@ the provider's hosts are and keeps the conditions in force in .lab/NAME/tc.json.
 - Containers share this machine's kernel: each host's script runs in its network namespace from the machine
   (`ip netns exec`, with the machine's tc and iptables), what a host receives is shaped on the machine-side end of
   its veth. netem where this kernel has it (probed for real, lab.netem).
-- VMs: each host's script runs in the guest over SSH (as root), with the guest kernel's netem (probed there too).
+- VMs: each host's script runs in the guest over SSH (as root), with the guest kernel's netem (probed there too):
+  one round trip over the lab's shared SSH connection per host, all hosts at once, and in the guest one `sudo -n tc
+  -batch -` (a shell first only for an ifb device); under TCG each process started in a guest costs.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import json
 import shlex
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lab import links
-from lab.conditions import ConditionError, Port
+from lab.conditions import ConditionError, Port, Shaping
 from lab.conditions import to_json as conditions_json
 from lab.errors import LabError
 from lab.links import InForce
 from lab.model import Connection, Host
-from lab.ops.remote import as_root
-from lab.outputs.tc_script import host_commands, machine_commands, refusal, script
+from lab.ops.remote import as_root, as_root_command
+from lab.outputs.tc_script import HostScript, clearing, host_script, machine_script, refusal
 from lab.plumbing.netem import NETEM_PROBE, machine_has_netem
 from lab.plumbing.ssh import connection_command
 from lab.state import LabConfig
@@ -106,41 +108,88 @@ def check_supported(config: LabConfig, conditions: InForce, netem: bool, source:
         raise LabError(str(error))
 
 
-def apply(config: LabConfig, connections: Mapping[str, Connection], conditions: InForce, netem: bool | None = None,
-          source: str = "") -> float:
-    """Applies `conditions` on every lab host (each host's script clears and applies all of its interfaces, or
-    clears them and fails), records them, and returns the seconds it took."""
-    started = time.monotonic()
-    if netem is None:
-        netem = has_netem(config, connections)
-    check_supported(config, conditions, netem, source)
+Runner = Callable[[list[str], str], "subprocess.CompletedProcess[str]"]  # (argv, stdin) run where a kernel is
+
+
+def failure(result: subprocess.CompletedProcess[str], script: HostScript) -> str:
+    """Why a script failed, in one line: tc's error and the batch line it failed on."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    failed = next((line for line in lines if line.startswith("Command failed -:")), None)
+    said = [line for line in lines if line != failed]
+    reason = said[-1] if said else f"exit status {result.returncode}"
+    number = failed.rpartition(":")[2] if failed else ""
+    if number.isdigit() and 0 < int(number) <= len(script.batch):
+        reason += f" (tc {script.batch[int(number) - 1]})"
+    return reason
+
+
+def run_script(run: Runner, script: HostScript, clear: HostScript) -> str | None:
+    """Runs a host's script; after a failure clears what it set (never half applied) and says why."""
+    result = run(script.argv(), script.stdin)
+    if result.returncode == 0:
+        return None
+    run(clear.argv(force=True), clear.stdin)
+    return failure(result, script)
+
+
+def _runner(config: LabConfig, connections: Mapping[str, Connection], host: str | None) -> Runner:
+    """Where a host's kernel is: its network namespace from this machine (containers), its guest over the lab's
+    shared SSH connection (VMs), this machine itself (host None: containers' veth ends)."""
+    def run(argv: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+        if host is None:
+            where = argv
+        elif config.provider == "nspawn":
+            where = ["ip", "netns", "exec", f"{config.name}-{host}", *argv]
+        else:
+            connection = connections[host]
+            where = [*connection_command(config, connection), as_root_command(argv, connection.user)]
+        try:
+            return subprocess.run(where, input=stdin, capture_output=True, text=True, timeout=APPLY_TIMEOUT_S,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(where, 124, "", f"no answer within {APPLY_TIMEOUT_S:.0f} s")
+    return run
+
+
+def _ports(config: LabConfig, connections: Mapping[str, Connection], conditions: InForce) -> dict[str, list[Port]]:
     try:
         ports = links.ports(config.topology, conditions, _peer_of(config))
     except ConditionError as error:
         raise LabError(str(error)) from None
-    if config.provider != "nspawn":
-        ports = _guest_names(ports, config, connections)
+    return ports if config.provider == "nspawn" else _guest_names(ports, config, connections)
+
+
+def apply(config: LabConfig, connections: Mapping[str, Connection], conditions: InForce, netem: bool | None = None,
+          source: str = "", before: InForce | None = None) -> float:
+    """Applies `conditions` on every lab host at once (each host sets all of its interfaces in one go, or clears
+    them and fails), records them, and returns the seconds it took. `before`: what the lab set until now (an ifb
+    device it made goes when no longer wanted)."""
+    started = time.monotonic()
+    if netem is None:
+        netem = has_netem(config, connections)
+    check_supported(config, conditions, netem, source)
+    ports = _ports(config, connections, conditions)
+    earlier = _ports(config, connections, before) if before is not None else {}
+    try:
+        scripts = {host: host_script(host_ports, netem, had_ifb=[p.device for p in earlier.get(host, [])
+                                                                 if p.peer is None and p.shaping.ingress])
+                   for host, host_ports in ports.items()}
+    except ConditionError as error:
+        raise LabError(f"link conditions not applied: {error}") from None
 
     def one(host: str) -> str | None:
-        text = script(*host_commands(ports[host], netem), where=host)
-        if config.provider == "nspawn":
-            args = ["ip", "netns", "exec", f"{config.name}-{host}", "sh", "-c", text]
-            result = subprocess.run(args, capture_output=True, text=True, timeout=APPLY_TIMEOUT_S, check=False)
-        else:
-            result = _ssh_script(config, connections[host], text, APPLY_TIMEOUT_S)
-        if result.returncode != 0:
-            lines = result.stderr.strip().splitlines()
-            return f"{host}: {lines[-1] if lines else f'exit status {result.returncode}'}"
-        return None
+        problem = run_script(_runner(config, connections, host), scripts[host], clearing(ports[host], netem))
+        return f"{host}: {problem}" if problem else None
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         problems = [p for p in pool.map(one, list(ports)) if p]
     if config.provider == "nspawn":
         every = [port for host_ports in ports.values() for port in host_ports]
-        done = subprocess.run(["sh", "-c", script(*machine_commands(every, netem), where="this machine")],
-                              capture_output=True, text=True, timeout=APPLY_TIMEOUT_S, check=False)
-        if done.returncode != 0:
-            problems.append(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "this machine failed")
+        cleared = [Port(p.device, Shaping(), p.peer) for p in every]
+        problem = run_script(_runner(config, connections, None), machine_script(every, netem),
+                             machine_script(cleared, netem))
+        if problem:
+            problems.append(f"this machine: {problem}")
     if problems:
         raise LabError(f"link conditions not applied: {problems[0]}")
     seconds = time.monotonic() - started
@@ -179,7 +228,7 @@ def change(config: LabConfig, connections: Mapping[str, Connection], target: str
     except ConditionError as error:
         raise LabError(f"tc {'set' if words is not None else 'reset'}: {error}") from None
     known = recorded(config).get("netem")  # probed when lab up applied the topology's: not again (a VM's costs 1 s)
-    seconds = apply(config, connections, after, netem=known if isinstance(known, bool) else None)
+    seconds = apply(config, connections, after, netem=known if isinstance(known, bool) else None, before=before)
     return links.changes(before, after), seconds
 
 
@@ -187,7 +236,7 @@ def restore_planned(config: LabConfig, connections: Mapping[str, Connection]) ->
     """`lab up`: the topology's conditions applied (put back where `lab tc` changed them); what it put back."""
     before = in_force(config) if config.tc_path.is_file() else links.from_topology(config.topology)
     planned = links.from_topology(config.topology)
-    seconds = apply(config, connections, planned, source=f"{config.topology.source}: ")
+    seconds = apply(config, connections, planned, source=f"{config.topology.source}: ", before=before)
     return links.changes(before, planned), seconds
 
 

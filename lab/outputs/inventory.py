@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from lab.model import Connection, Host
-from lab.plumbing.ssh import control_dir
+from lab.plumbing.ssh import CONTROL_PERSIST, control_dir
 from lab.state import LabConfig
 
 # inventory group of each role (site.yml and tests/infra use these names)
@@ -54,7 +54,7 @@ def inventory_data(config: LabConfig, connections: list[Connection]) -> dict[str
 
     common_args = (
         f"-o 'UserKnownHostsFile={config.known_hosts_files}' -o StrictHostKeyChecking=yes "
-        f"-o ControlMaster=auto -o ControlPath={control_dir(config)}/%C -o ControlPersist=60s"
+        f"-o ControlMaster=auto -o ControlPath={control_dir(config)}/%C -o ControlPersist={CONTROL_PERSIST}"
     )
     topology = config.topology
     children = {group: {"hosts": {h.name: host_vars(h) for h in topology.hosts if h.role == role}}

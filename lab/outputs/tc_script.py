@@ -1,4 +1,5 @@
-"""Link conditions rendered to shell scripts of `tc` and `iptables` commands (pure: text out, no I/O).
+"""Link conditions rendered to what each host runs: one `tc -batch` for all of its interfaces, after a shell
+prelude only where one is needed (pure: text out, no I/O).
 
 Where they go, so that the meaning of lab/conditions.py holds on every provider (docs/conditions.md):
 - A network's conditions go on the egress of every host interface attached to it, inside the host (the container's
@@ -12,23 +13,32 @@ Where they go, so that the meaning of lab/conditions.py holds on every provider 
   refused before anything is applied (see `refusal`). The network's loss is then dropped where each crossing
   enters its receiver (mangle PREROUTING): a drop on the way out would show the sender an error, not a loss.
 
-Every script first clears what the lab set on those interfaces, then applies everything, or clears again and fails:
-conditions are never half applied. A script with no conditions is a reset.
+Every script sets all of a host's shaped interfaces at once: a qdisc is replaced (never deleted and added: no
+moment unshaped), one the lab no longer wants is replaced by a plain one and deleted (back to the kernel's
+default, whether the lab had set one or not), so the same script does a set and a reset whatever was there. It is
+one process in the host (`tc -batch -`, the lines on its stdin); a shell runs first only for what tc cannot do
+(an ifb device for a VM host's own conditions on what it receives, iptables rules without netem). On a failure the
+caller runs `clearing` (lab.ops.tc): conditions are never half applied.
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from lab.conditions import ConditionError, Conditions, Port, either
+from lab.conditions import ConditionError, Conditions, Port, Shaping, either
 
 OUT_CHAIN = "LABTC_OUT"  # mangle POSTROUTING: what a host sends (and a router forwards) out of an interface
 IN_CHAIN = "LABTC_IN"  # mangle PREROUTING: what a host receives on an interface
+# A replace of a netem qdisc by netem changes it, and the kernel keeps these unless they are given (seen in the
+# VMs' Debian kernel: `rate` set once stayed after a replace without it): always given, 0 when none (so is rate).
+NETEM_KEPT_ON_CHANGE = ("corrupt", "reorder")
 NETEM_LIMIT = 100_000  # packets netem may hold: its default 1,000 drops packets at delay x a LAN's packet rate
 TBF_LATENCY_MS = 200  # how long tbf lets a packet wait before dropping it (its queue: rate x this)
 TBF_MIN_BURST = 3200  # bytes: two full frames at least
 TBF_BURST_SECONDS = 0.01  # ... or 10 ms worth of the rate
+PLAIN_QDISC = ["pfifo"]  # what a root qdisc is replaced by before its delete (any qdisc the kernel has)
 
 def refusal(conditions: Iterable[tuple[str, Conditions]]) -> ConditionError | None:
     """Without netem: the first (key path, conditions) that uses a netem-only key, as the one-line refusal."""
@@ -52,10 +62,9 @@ def netem_args(conditions: Conditions) -> list[str]:
             args.append(f"{conditions.jitter:g}ms")
     for key in ("loss", "corrupt", "duplicate", "reorder"):
         value = getattr(conditions, key)
-        if value:
+        if value or key in NETEM_KEPT_ON_CHANGE:
             args += [key, f"{value:g}%"]
-    if conditions.rate:
-        args += ["rate", f"{conditions.rate:g}kbit"]
+    args += ["rate", f"{conditions.rate:g}kbit"]
     return args
 
 
@@ -64,12 +73,24 @@ def tbf_args(rate_kbit: float) -> list[str]:
     return ["tbf", "rate", f"{rate_kbit:g}kbit", "burst", str(burst), "latency", f"{TBF_LATENCY_MS}ms"]
 
 
-def _root_qdisc(device: str, conditions: Conditions, netem: bool) -> list[list[str]]:
-    if not conditions:
-        return []
-    if netem:
-        return [["tc", "qdisc", "replace", "dev", device, "root", *netem_args(conditions)]]
-    return [["tc", "qdisc", "replace", "dev", device, "root", *tbf_args(conditions.rate)]] if conditions.rate else []
+def _root_lines(device: str, conditions: Conditions, netem: bool) -> list[str]:
+    """tc batch lines that leave `device`'s root qdisc as the conditions say (the kernel's default when none)."""
+    if conditions and netem:
+        return [_line("qdisc", "replace", "dev", device, "root", *netem_args(conditions))]
+    if conditions.rate and not netem:
+        return [_line("qdisc", "replace", "dev", device, "root", *tbf_args(conditions.rate))]
+    return _back_to_default(device, "root", PLAIN_QDISC)
+
+
+def _back_to_default(device: str, parent: str, qdisc: list[str]) -> list[str]:
+    """Replacing first makes the delete succeed whether or not the lab had set one (tc's batch stops at an error)."""
+    handle = ["handle", "ffff:"] if parent == "ingress" else []
+    return [_line("qdisc", "replace", "dev", device, *handle, parent, *qdisc), _line("qdisc", "del", "dev", device,
+                                                                                    parent)]
+
+
+def _line(*words: str) -> str:
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _drop_rule(chain: str, direction: str, device: str, loss: float) -> list[str]:
@@ -81,17 +102,38 @@ def ifb_device(device: str) -> str:
     return f"ifb-{device}"[:15]
 
 
-def host_commands(ports: Iterable[Port], netem: bool) -> tuple[list[str], list[list[str]]]:
-    """(clearing commands, applying commands) run inside one host, for all of its shaped interfaces."""
+
+
+@dataclass(frozen=True)
+class HostScript:
+    """What one host runs: `prelude` (shell lines, often none), then one `tc -batch -` reading `batch`."""
+
+    prelude: tuple[str, ...]
+    batch: tuple[str, ...]
+
+    def argv(self, force: bool = False) -> list[str]:
+        """The command to run where the host's kernel is; `force`: tc goes on after a failing line (clearing)."""
+        tc = ["tc", *(["-force"] if force else []), "-batch", "-"]
+        if not self.prelude:
+            return tc
+        return ["sh", "-c", "\n".join(["set -e", *self.prelude, shlex.join(["exec", *tc])])]
+
+    @property
+    def stdin(self) -> str:
+        return "".join(f"{line}\n" for line in self.batch)
+
+
+def host_script(ports: Iterable[Port], netem: bool, had_ifb: Iterable[str] = ()) -> HostScript:
+    """What one host runs to put `ports` in force on all of its shaped interfaces at once, whatever was set
+    before; `had_ifb`: its devices whose ifb device the lab set up before (removed unless still wanted)."""
     ports = list(ports)
-    clear = [f"tc qdisc del dev {shlex.quote(p.device)} root 2>/dev/null || true" for p in ports]
-    clear += [f"tc qdisc del dev {shlex.quote(p.device)} ingress 2>/dev/null || true; "
-              f"ip link del {shlex.quote(ifb_device(p.device))} 2>/dev/null || true" for p in ports if p.peer is None]
-    apply: list[list[str]] = []
+    prelude: list[str] = []
+    batch: list[str] = []
     rules: list[list[str]] = []
+    wanted_ifb = set()
     for port in ports:
         egress, ingress = port.shaping.egress, port.shaping.ingress
-        apply += _root_qdisc(port.device, egress, netem)
+        batch += _root_lines(port.device, egress, netem)
         if not netem:
             # Without netem the network's loss is dropped on the way in (netfilter drops on the way out show the
             # sender an error, EPERM, instead of a silent loss): each crossing enters one interface, so it still
@@ -101,46 +143,48 @@ def host_commands(ports: Iterable[Port], netem: bool) -> tuple[list[str], list[l
                 rules.append(_drop_rule(IN_CHAIN, "-i", port.device, loss_in))
             if port.shaping.own.loss:
                 rules.append(_drop_rule(OUT_CHAIN, "-o", port.device, port.shaping.own.loss))
-        if not ingress or port.peer is not None:
-            continue  # a container's ingress is shaped on the machine side (machine_commands)
+        if port.peer is not None:
+            continue  # a container's ingress is shaped on the machine side (machine_script)
+        batch += _back_to_default(port.device, "ingress", [])  # no redirect left from before
+        if not ingress:
+            continue
         if not netem:
             if ingress.rate:
                 raise ConditionError(port.device, "a host's own rate on what it receives needs netem here")
             continue
         ifb = ifb_device(port.device)
-        apply += [["ip", "link", "add", ifb, "type", "ifb"], ["ip", "link", "set", ifb, "up"],
-                  ["tc", "qdisc", "add", "dev", port.device, "handle", "ffff:", "ingress"],
-                  ["tc", "filter", "add", "dev", port.device, "parent", "ffff:", "matchall",
-                   "action", "mirred", "egress", "redirect", "dev", ifb],
-                  ["tc", "qdisc", "replace", "dev", ifb, "root", *netem_args(ingress)]]
+        wanted_ifb.add(ifb)
+        prelude += [f"ip link add {shlex.quote(ifb)} type ifb 2>/dev/null || true",
+                    f"ip link set {shlex.quote(ifb)} up"]
+        batch += [_line("qdisc", "add", "dev", port.device, "handle", "ffff:", "ingress"),
+                  _line("filter", "add", "dev", port.device, "parent", "ffff:", "matchall",
+                        "action", "mirred", "egress", "redirect", "dev", ifb),
+                  _line("qdisc", "replace", "dev", ifb, "root", *netem_args(ingress))]
+    prelude = [f"ip link del {shlex.quote(ifb)} 2>/dev/null || true"
+               for ifb in sorted({ifb_device(device) for device in had_ifb} - wanted_ifb)] + prelude
     if not netem:
-        clear += [f"iptables -w -t mangle -F {chain} 2>/dev/null || true" for chain in (OUT_CHAIN, IN_CHAIN)]
+        prelude += [f"iptables -w -t mangle -F {chain} 2>/dev/null || true" for chain in (OUT_CHAIN, IN_CHAIN)]
     if rules:
         for chain, hook in ((OUT_CHAIN, "POSTROUTING"), (IN_CHAIN, "PREROUTING")):
-            apply.append(["sh", "-c", f"iptables -w -t mangle -N {chain} 2>/dev/null; "
-                                      f"iptables -w -t mangle -C {hook} -j {chain} 2>/dev/null || "
-                                      f"iptables -w -t mangle -A {hook} -j {chain}"])
-        apply += rules
-    return clear, apply
+            prelude.append(f"iptables -w -t mangle -N {chain} 2>/dev/null || true; "
+                           f"iptables -w -t mangle -C {hook} -j {chain} 2>/dev/null || "
+                           f"iptables -w -t mangle -A {hook} -j {chain}")
+        prelude += [shlex.join(rule) for rule in rules]
+    return HostScript(tuple(prelude), tuple(batch))
 
 
-def machine_commands(ports: Iterable[Port], netem: bool) -> tuple[list[str], list[list[str]]]:
-    """(clearing, applying) on this machine for containers: what their interfaces receive, on the veth's far end.
-    Loss without netem is not here: it is an iptables rule inside the host (host_commands)."""
-    peers = [p for p in ports if p.peer is not None]
-    clear = [f"tc qdisc del dev {shlex.quote(p.peer or '')} root 2>/dev/null || true" for p in peers]
-    apply = []
-    for port in peers:
-        ingress = port.shaping.ingress
-        apply += _root_qdisc(port.peer or "", ingress if netem else Conditions(rate=ingress.rate), netem)
-    return clear, apply
+def clearing(ports: Iterable[Port], netem: bool) -> HostScript:
+    """What clears everything the lab may have set on a host's interfaces (after a failure: run with force)."""
+    ports = [Port(p.device, Shaping(), p.peer) for p in ports]
+    return host_script(ports, netem, had_ifb=[p.device for p in ports if p.peer is None])
 
 
-def script(clear: list[str], apply: list[list[str]], where: str) -> str:
-    """A POSIX sh script: clear, then every command or (on the first failure) clear again and exit 1."""
-    lines = ["labtc_clear() {", *(f"  {line}" for line in clear or [":"]), "}", "labtc_clear"]
-    for command in apply:
-        text = " ".join(shlex.quote(word) for word in command)
-        lines.append(f"{text} || {{ labtc_clear; echo {shlex.quote(f'lab tc on {where}: failed: ')}"
-                     f"{shlex.quote(text)} >&2; exit 1; }}")
-    return "\n".join(lines) + "\n"
+def machine_script(ports: Iterable[Port], netem: bool) -> HostScript:
+    """What this machine runs for containers: what their interfaces receive, on the veth's far end (one batch).
+    Loss without netem is not here: it is an iptables rule inside the host (host_script)."""
+    batch = []
+    for port in ports:
+        if port.peer is not None:
+            ingress = port.shaping.ingress
+            batch += _root_lines(port.peer, ingress if netem else Conditions(rate=ingress.rate), netem)
+    return HostScript((), tuple(batch))

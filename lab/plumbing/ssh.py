@@ -19,6 +19,10 @@ from lab.plumbing.shell import run, succeeds
 from lab.state import LabConfig
 
 CONNECT_TIMEOUT_S = 5
+# How long a shared SSH connection (ControlMaster) to a host stays after its last use: a lab session's length, so
+# that `lab tc set` and `lab exec` minutes later still cost one round trip, not a new login (~1 s to a VM under
+# TCG). `lab down`, `lab up` and a snapshot's restore close them (close_control_masters).
+CONTROL_PERSIST = "30m"
 
 
 def control_dir(config: LabConfig) -> Path:
@@ -47,7 +51,8 @@ def ssh_options(config: LabConfig) -> list[str]:
     control_dir(config).mkdir(parents=True, exist_ok=True, mode=0o700)
     return [
         "-o", f"UserKnownHostsFile={config.known_hosts_files}", "-o", "StrictHostKeyChecking=yes",
-        "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir(config)}/%C", "-o", "ControlPersist=60s",
+        "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir(config)}/%C",
+        "-o", f"ControlPersist={CONTROL_PERSIST}",
         "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
     ]
 

@@ -35,7 +35,8 @@ def test_every_connection_checks_the_host_key_against_the_labs_own_known_hosts(t
     assert options == {
         "UserKnownHostsFile": f"{config.known_hosts_path} {config.external_known_hosts_path}",
         "StrictHostKeyChecking": "yes",
-        "ControlMaster": "auto", "ControlPath": f"{tmp_path}/run/chatlab-mylab-cp/%C", "ControlPersist": "60s",
+        "ControlMaster": "auto", "ControlPath": f"{tmp_path}/run/chatlab-mylab-cp/%C",
+        "ControlPersist": ssh.CONTROL_PERSIST,
         "ConnectTimeout": str(ssh.CONNECT_TIMEOUT_S), "BatchMode": "yes", "LogLevel": "ERROR"}
     assert command[0] == "ssh" and command[-5:] == ["-i", str(config.key_path), "-p", "2222", "chatlab@10.0.0.5"]
     control = tmp_path / "run" / "chatlab-mylab-cp"
