@@ -28,6 +28,9 @@ REALNAMELEN = 100
 NETWORK = "chatlab"
 VERSION = "chatlab-0.1"
 USER_MODES = "i"  # the user modes a client may set (and nothing follows from them)
+CHANNEL_MODES = "n"  # the modes every channel has, fixed: no messages from outside (non-members get 404)
+OPERATOR_MODE = "o"  # the channel mode with a parameter: operator status, shown as OPERATOR_PREFIX
+OPERATOR_PREFIX = "@"
 CAPABILITIES = ("multi-prefix", "userhost-in-names")  # what CAP LS offers
 
 CTCP = "\x01"
@@ -97,6 +100,7 @@ ERR_NOMOTD = "422"
 ERR_NONICKNAMEGIVEN = "431"
 ERR_ERRONEUSNICKNAME = "432"
 ERR_NICKNAMEINUSE = "433"
+ERR_USERNOTINCHANNEL = "441"
 ERR_NOTONCHANNEL = "442"
 ERR_NOTREGISTERED = "451"
 ERR_NEEDMOREPARAMS = "461"
@@ -234,13 +238,13 @@ def isupport_tokens() -> list[str]:
         f"AWAYLEN={AWAYLEN}",
         "CASEMAPPING=ascii",
         f"CHANLIMIT=#:{CHANLIMIT}",
-        "CHANMODES=,,,",
+        f"CHANMODES=,,,{CHANNEL_MODES}",
         f"CHANNELLEN={CHANNELLEN}",
         "CHANTYPES=#",
         f"MAXTARGETS={MAX_TARGETS}",
         f"NETWORK={NETWORK}",
         f"NICKLEN={NICKLEN}",
-        "PREFIX=",
+        f"PREFIX=({OPERATOR_MODE}){OPERATOR_PREFIX}",
         "SAFELIST",
         f"TARGMAX=JOIN:{CHANLIMIT},PART:{CHANLIMIT},PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},NAMES:1,"
         "WHOIS:1,ISON:,USERHOST:5",

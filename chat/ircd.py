@@ -227,7 +227,8 @@ class IrcDialect:
         self.reply(client, irc.RPL_WELCOME, f"Welcome to the {irc.NETWORK} Network, {client.source}")
         self.reply(client, irc.RPL_YOURHOST, f"Your host is {self.name}, running version {irc.VERSION}")
         self.reply(client, irc.RPL_CREATED, f"This server was created {created}")
-        self.reply(client, irc.RPL_MYINFO, self.name, irc.VERSION, irc.USER_MODES, "")
+        self.reply(client, irc.RPL_MYINFO, self.name, irc.VERSION, irc.USER_MODES,
+                   irc.CHANNEL_MODES + irc.OPERATOR_MODE, irc.OPERATOR_MODE)
         for line in irc.isupport_lines(self.name, client.nick):
             self.send(client, line)
         self._lusers(client, Message("LUSERS"))
@@ -313,8 +314,12 @@ class IrcDialect:
         self.server.parted(room, client, reason)
 
     def _names(self, client: Client, message: Message) -> None:
-        if not message.params or not message.params[0]:  # no list of every channel: the end of none
+        if not message.params or not message.params[0]:  # every channel (all are public), then one end
+            rooms = self.server.registry.all_rooms()
+            for room in rooms:
+                self._names_of(client, room, end=False)
             self.reply(client, irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+            self.server.charge(client, len(rooms))
             return
         for name in message.params[0].split(","):
             room = self.server.registry.room(name)
@@ -323,14 +328,17 @@ class IrcDialect:
             else:
                 self._names_of(client, room)
 
-    def _names_of(self, client: Client, room: Room) -> None:
+    def _names_of(self, client: Client, room: Room, *, end: bool = True) -> None:
         full = "userhost-in-names" in self._caps(client)
-        names = sorted((m.source if full else m.nick for m in room.members), key=str.lower)  # type: ignore[attr-defined]
+        members = sorted(room.members, key=lambda m: m.nick.lower())
+        names = [(irc.OPERATOR_PREFIX if m in room.operators else "") + (m.source if full else m.nick)  # type: ignore[attr-defined]
+                 for m in members]
         head = len(irc.numeric(self.name, irc.RPL_NAMREPLY, client.nick, "=", room.name, "").encode())
         groups = irc.split_words(names, irc.MAX_CONTENT - head)
         for group in groups:
             self.reply(client, irc.RPL_NAMREPLY, "=", room.name, " ".join(group))
-        self.reply(client, irc.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
+        if end:
+            self.reply(client, irc.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
         self.server.charge(client, len(groups) - 1)
 
     def _topic(self, client: Client, message: Message) -> None:
@@ -378,6 +386,9 @@ class IrcDialect:
             targets = [(member.room.name if member.room else "*", member)] if member is not None else []
         for channel, member in targets:
             flags = "G" if member.away else "H"  # type: ignore[attr-defined]
+            room = self.server.registry.room(channel)
+            if room is not None and member in room.operators:
+                flags += irc.OPERATOR_PREFIX
             self.reply(client, irc.RPL_WHOREPLY, channel, member.user, member.address,  # type: ignore[attr-defined]
                        self.name, member.nick, flags, f"0 {member.realname or member.nick}")  # type: ignore[attr-defined]
         self.reply(client, irc.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -425,18 +436,46 @@ class IrcDialect:
             self.reply(client, irc.ERR_NOSUCHCHANNEL, name, "No such channel")
             return
         if not args or not args[0]:
-            self.reply(client, irc.RPL_CHANNELMODEIS, room.name, "+")
+            self.reply(client, irc.RPL_CHANNELMODEIS, room.name, f"+{irc.CHANNEL_MODES}")
             self.reply(client, irc.RPL_CREATIONTIME, room.name, str(room.created))
             return
         modes = args[0]
         if modes.lstrip("+") == "b" and len(args) == 1:
             self.reply(client, irc.RPL_ENDOFBANLIST, room.name, "End of channel ban list")
             return
-        unknown = next((char for char in modes if char not in "+-"), "")
-        if unknown == "b":
-            self.reply(client, irc.ERR_CHANOPRIVSNEEDED, room.name, "You're not channel operator")
-        elif unknown:
+        known = "+-" + irc.CHANNEL_MODES + irc.OPERATOR_MODE
+        unknown = next((char for char in modes if char not in known), "")
+        if unknown and unknown != "b":
             self.reply(client, irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
+        elif unknown or irc.OPERATOR_MODE in modes:  # bans and operators: for operators only
+            if client not in room.operators:
+                self.reply(client, irc.ERR_CHANOPRIVSNEEDED, room.name, "You're not channel operator")
+            elif unknown:  # no bans here: the ban list stays empty
+                self.reply(client, irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
+            else:
+                self._set_operators(client, room, modes, args[1:])
+        # CHANNEL_MODES are always set: +n changes nothing, and nothing takes it off
+
+    def _set_operators(self, client: Client, room: Room, modes: str, nicks: tuple[str, ...]) -> None:
+        """``MODE #room +o nick`` (or ``-o``, several at once) by an operator: each change to the room's
+        IRC members (line clients have no operators to see)."""
+        adding, waiting = True, list(nicks)
+        for char in modes:
+            if char in "+-":
+                adding = char == "+"
+            elif char == irc.OPERATOR_MODE and waiting:
+                nick = waiting.pop(0)
+                member = self.server.registry.find(nick)
+                if member is None:
+                    self.reply(client, irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                elif member not in room.members:
+                    self.reply(client, irc.ERR_USERNOTINCHANNEL, member.nick, room.name,
+                               "They aren't on that channel")
+                elif (member in room.operators) != adding:
+                    (room.operators.add if adding else room.operators.discard)(member)
+                    change = irc.format_message(client.source, "MODE", room.name,
+                                                f"{'+' if adding else '-'}{irc.OPERATOR_MODE}", member.nick)
+                    self.server._fan_out(room, None, b"", self.encode(change))
 
     # --- messages ----------------------------------------------------------------------------------
 
@@ -447,30 +486,32 @@ class IrcDialect:
         self._message(client, message, notice=True)
 
     def _message(self, client: Client, message: Message, *, notice: bool) -> None:
+        """PRIVMSG or NOTICE. A NOTICE never gets an automatic reply, errors included (RFC 2812 3.3.2)."""
+        error = _no_reply if notice else self.reply
         if not message.params or not message.params[0]:
-            self.reply(client, irc.ERR_NORECIPIENT, f"No recipient given ({message.command})")
+            error(client, irc.ERR_NORECIPIENT, f"No recipient given ({message.command})")
             return
         if len(message.params) < 2 or not message.params[1]:
-            self.reply(client, irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(client, irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         targets = message.params[0].split(",")
         if len(targets) > irc.MAX_TARGETS:
-            self.reply(client, irc.ERR_TOOMANYTARGETS, message.params[0], "Too many targets")
+            error(client, irc.ERR_TOOMANYTARGETS, message.params[0], "Too many targets")
             return
         text = message.params[1]
         for target in targets:
             if target.startswith("#"):
                 room = self.server.registry.room(target)
                 if room is None:
-                    self.reply(client, irc.ERR_NOSUCHCHANNEL, target, "No such channel")
+                    error(client, irc.ERR_NOSUCHCHANNEL, target, "No such channel")
                 elif client not in room.members:
-                    self.reply(client, irc.ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel")
+                    error(client, irc.ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel")
                 else:
                     self.server.say_in(room, client, text, notice=notice)
                 continue
             recipient = self.server.registry.find(target)
             if recipient is None:
-                self.reply(client, irc.ERR_NOSUCHNICK, target, "No such nick/channel")
+                error(client, irc.ERR_NOSUCHNICK, target, "No such nick/channel")
                 continue
             self.server.tell_privately(client, recipient, text, notice=notice)  # type: ignore[arg-type]
             if recipient.away and not notice:  # type: ignore[attr-defined]
@@ -498,7 +539,8 @@ class IrcDialect:
         self.reply(client, irc.RPL_WHOISUSER, member.nick, member.user, member.address, "*",  # type: ignore[attr-defined]
                    member.realname or member.nick)  # type: ignore[attr-defined]
         if member.rooms:
-            self.reply(client, irc.RPL_WHOISCHANNELS, member.nick, " ".join(room.name for room in member.rooms))
+            self.reply(client, irc.RPL_WHOISCHANNELS, member.nick, " ".join(
+                (irc.OPERATOR_PREFIX if member in room.operators else "") + room.name for room in member.rooms))
         self.reply(client, irc.RPL_WHOISSERVER, member.nick, self.name, f"{irc.NETWORK} chat server")
         if member.away:  # type: ignore[attr-defined]
             self.reply(client, irc.RPL_AWAY, member.nick, member.away)  # type: ignore[attr-defined]
@@ -521,3 +563,7 @@ class IrcDialect:
         nicks = " ".join(message.params).split()
         online = [member.nick for nick in nicks if (member := self.server.registry.find(nick)) is not None]
         self.reply(client, irc.RPL_ISON, " ".join(online))
+
+
+def _no_reply(client: Client, code: str, *params: str) -> None:
+    """What a NOTICE's errors get: nothing."""

@@ -3,7 +3,8 @@
 Nicknames and room names are unique case-insensitively; each keeps the spelling it was given (a room
 the spelling of its creator). A room exists while it has members. A member of the line protocol is in at
 most one room (``join`` moves it, ``leave`` takes it out); an IRC member may be in several at once
-(``enter`` adds one, ``part`` takes one away). A room has a topic that any member may set.
+(``enter`` adds one, ``part`` takes one away). A room has a topic that any member may set. Whoever makes a
+room (joins it when it has no members) is its operator (IRC's ``@``); leaving takes that status along.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ class Member:
 
 
 class Room:
-    __slots__ = ("created", "members", "name", "topic", "topic_at", "topic_by")
+    __slots__ = ("created", "members", "name", "operators", "topic", "topic_at", "topic_by")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: set[Member] = set()
+        self.operators: set[Member] = set()  # members with operator status (a subset of members)
         self.created = 0  # when it was made, seconds since the epoch (stamped by the server)
         self.topic = ""
         self.topic_by = ""  # who set the topic
@@ -110,6 +112,7 @@ class Registry:
         room = self._rooms.get(name.lower())
         if room is None:
             room = self._rooms[name.lower()] = Room(name)
+            room.operators.add(member)
         if member not in room.members:
             room.members.add(member)
             member.rooms.append(room)
@@ -120,6 +123,7 @@ class Registry:
         if member not in room.members:
             return False
         room.members.discard(member)
+        room.operators.discard(member)
         member.rooms.remove(room)
         if not room.members:
             del self._rooms[room.name.lower()]
