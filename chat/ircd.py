@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,10 @@ class IrcDialect:
             "PART": self._part, "PRIVMSG": self._privmsg, "NOTICE": self._notice, "NAMES": self._names,
             "WHO": self._who, "LIST": self._list, "TOPIC": self._topic, "MODE": self._mode,
             "AWAY": self._away, "WHOIS": self._whois, "USERHOST": self._userhost, "ISON": self._ison,
-            "MOTD": self._motd, "LUSERS": self._lusers,
+            "MOTD": self._motd, "LUSERS": self._lusers, "VERSION": self._version, "WHOWAS": self._whowas,
         }
+        # (nick, user, host, realname) of the nicknames given up (quits and nick changes), newest last
+        self.whowas: deque[tuple[str, str, str, str]] = deque(maxlen=irc.WHOWAS_HISTORY)
 
     # --- output ------------------------------------------------------------------------------------
 
@@ -242,6 +245,14 @@ class IrcDialect:
         self.reply(client, irc.RPL_LUSERUNKNOWN, str(max(0, unknown)), "unknown connection(s)")
         self.reply(client, irc.RPL_LUSERCHANNELS, str(len(self.server.registry.rooms())), "channels formed")
         self.reply(client, irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+
+    def _version(self, client: Client, message: Message) -> None:
+        if message.params and message.params[0] and message.params[0].lower() != self.name.lower():
+            self.reply(client, irc.ERR_NOSUCHSERVER, message.params[0], "No such server")
+            return
+        self.reply(client, irc.RPL_VERSION, irc.VERSION, self.name, f"{irc.NETWORK} chat server")
+        for line in irc.isupport_lines(self.name, client.nick):
+            self.send(client, line)
 
     def _motd(self, client: Client, message: Message) -> None:
         motd = self.server.config.motd
@@ -545,6 +556,26 @@ class IrcDialect:
         if member.away:  # type: ignore[attr-defined]
             self.reply(client, irc.RPL_AWAY, member.nick, member.away)  # type: ignore[attr-defined]
         self.reply(client, irc.RPL_ENDOFWHOIS, member.nick, "End of /WHOIS list")
+
+    def given_up(self, nick: str, member: Client) -> None:
+        """Remember a nickname someone stopped using (it quit or changed it), for WHOWAS."""
+        self.whowas.append((nick, member.user, member.address, member.realname or nick))
+
+    def _whowas(self, client: Client, message: Message) -> None:
+        if not message.params or not message.params[0]:
+            self.reply(client, irc.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = message.params[0].split(",")[0]
+        count = message.params[1] if len(message.params) > 1 else ""
+        most = min(int(count), irc.WHOWAS_REPLIES) if count.isdigit() and int(count) > 0 else irc.WHOWAS_REPLIES
+        entries = [entry for entry in reversed(self.whowas) if entry[0].lower() == nick.lower()][:most]
+        if not entries:
+            self.reply(client, irc.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        for was, user, host, realname in entries:
+            self.reply(client, irc.RPL_WHOWASUSER, was, user, host, "*", realname)
+            self.reply(client, irc.RPL_WHOISSERVER, was, self.name, f"{irc.NETWORK} chat server")
+        self.reply(client, irc.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+        self.server.charge(client, len(entries))
 
     def _userhost(self, client: Client, message: Message) -> None:
         if not self._enough(client, message, 1):

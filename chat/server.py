@@ -355,6 +355,8 @@ class ChatServer:
         client.turn = None
         registered = client.registration is None
         rooms = self.registry.remove(client) if registered else []
+        if registered and client.nick:
+            self.irc.given_up(client.nick, client)
         if tell_room and rooms:
             irc_reason = self.irc.quit_reason(reason) if client.irc else reason
             self.tell_neighbours(client, rooms, lambda room: protocol.left(client.nick, room.name, irc_reason),
@@ -648,6 +650,8 @@ class ChatServer:
         client.source = irc.prefix(client.nick, client.user, client.address)
         if old == client.nick:
             return
+        if old.lower() != client.nick.lower():
+            self.irc.given_up(old, client)
         nick_line = irc.format_message(old_source, "NICK", client.nick)
         if client.irc:
             self.irc.send(client, nick_line)

@@ -458,3 +458,40 @@ def test_server_shutdown_closes_irc_links_with_error(chat_server_factory, irc_co
     conn = irc_connect(server, nick="late")
     server.stop()
     assert conn.closed()[-1] == "ERROR :Closing Link: 127.0.0.1 (Server shutting down)"
+
+
+def test_version_gives_351_and_isupport(irc_server, irc_connect) -> None:
+    a = irc_connect(irc_server, nick="a")
+    a.send("VERSION")
+    lines = a.barrier()
+    assert lines[0] == f"{S} 351 a chatlab-0.1 {SERVER} :chatlab chat server"
+    assert [line.split(" ")[1] for line in lines[1:]] == ["005"] * (len(lines) - 1) and len(lines) > 1
+    a.send("VERSION other.server")
+    assert a.barrier() == [f"{S} 402 a other.server :No such server"]
+
+
+def test_whowas_remembers_quits_and_nick_changes_newest_first(irc_server, irc_connect, chat_connect) -> None:
+    a = irc_connect(irc_server, nick="a")
+    gone = irc_connect(irc_server)
+    gone.register("gone", user="gu", realname="Gone Away")
+    gone.send("QUIT :bye")
+    gone.expect(lambda text: text.startswith("ERROR "))
+    renamed = irc_connect(irc_server, nick="old")
+    renamed.send("NICK new")
+    renamed.barrier()
+    line = chat_connect(irc_server.port, nick="gone")  # the nick taken again, then given up by a line client
+    line.send("/nick again")
+    line.expect("* you are now again")
+    a.send("WHOWAS gone")
+    assert a.barrier() == [
+        f"{S} 314 a gone line 127.0.0.1 * :gone", f"{S} 312 a gone {SERVER} :chatlab chat server",
+        f"{S} 314 a gone gu 127.0.0.1 * :Gone Away", f"{S} 312 a gone {SERVER} :chatlab chat server",
+        f"{S} 369 a gone :End of WHOWAS"]
+    a.send("WHOWAS GONE 1")
+    assert a.barrier()[0] == f"{S} 314 a gone line 127.0.0.1 * :gone"
+    a.send("WHOWAS old")
+    assert a.barrier()[0] == f"{S} 314 a old user 127.0.0.1 * :Real Name"
+    a.send("WHOWAS nobody")
+    assert a.barrier() == [f"{S} 406 a nobody :There was no such nickname", f"{S} 369 a nobody :End of WHOWAS"]
+    a.send("WHOWAS")
+    assert a.barrier() == [f"{S} 431 a :No nickname given"]
