@@ -245,6 +245,9 @@ class IrcDialect:
         self.reply(client, irc.RPL_LUSERUNKNOWN, str(max(0, unknown)), "unknown connection(s)")
         self.reply(client, irc.RPL_LUSERCHANNELS, str(len(self.server.registry.rooms())), "channels formed")
         self.reply(client, irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+        peak = self.server.registry.peak  # one server: local and global are the same
+        self.reply(client, irc.RPL_LOCALUSERS, str(users), str(peak), f"Current local users {users}, max {peak}")
+        self.reply(client, irc.RPL_GLOBALUSERS, str(users), str(peak), f"Current global users {users}, max {peak}")
 
     def _version(self, client: Client, message: Message) -> None:
         if message.params and message.params[0] and message.params[0].lower() != self.name.lower():

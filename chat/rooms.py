@@ -52,6 +52,7 @@ class Registry:
         self._members: dict[str, Member] = {}  # lowercased nick -> member
         self._rooms: dict[str, Room] = {}  # lowercased room name -> room
         self._next_guest = 1
+        self.peak = 0  # the most members there have been at once
 
     def __len__(self) -> int:
         return len(self._members)
@@ -63,13 +64,13 @@ class Registry:
             if nick.lower() in self._members:
                 raise NickTaken(nick)
             member.nick = nick
-            self._members[nick.lower()] = member
-            return nick
-        while f"{GUEST_PREFIX}{self._next_guest}" in self._members:
+        else:
+            while f"{GUEST_PREFIX}{self._next_guest}" in self._members:
+                self._next_guest += 1
+            member.nick = f"{GUEST_PREFIX}{self._next_guest}"
             self._next_guest += 1
-        member.nick = f"{GUEST_PREFIX}{self._next_guest}"
-        self._next_guest += 1
-        self._members[member.nick] = member
+        self._members[member.nick.lower()] = member
+        self.peak = max(self.peak, len(self._members))
         return member.nick
 
     def remove(self, member: Member) -> list[Room]:

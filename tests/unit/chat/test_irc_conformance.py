@@ -167,3 +167,24 @@ def test_the_irctest_core_sequences_keep_working(irc_server, irc_connect) -> Non
     assert bar.barrier() == []
     foo.send("LIST")
     assert [line.split(" ")[1] for line in foo.barrier()] == ["321", "322", "323"]
+
+
+def test_lusers_counts_users_unregistered_and_the_peak(irc_server, irc_connect) -> None:
+    """251 and 255 agree with 265/266 <client> <users> <max> :text; 253 counts connections not yet registered."""
+    bar = irc_connect(irc_server, nick="bar")
+    qux = irc_connect(irc_server, nick="qux")
+    pending = irc_connect(irc_server)
+    pending.send("NICK pending")
+    pending.barrier()
+    bar.send("LUSERS")
+    assert [params(line) for line in bar.barrier()] == [
+        ["bar", "There are 2 users and 0 invisible on 1 servers"], ["bar", "0", "operator(s) online"],
+        ["bar", "1", "unknown connection(s)"], ["bar", "0", "channels formed"],
+        ["bar", "I have 2 clients and 0 servers"], ["bar", "2", "2", "Current local users 2, max 2"],
+        ["bar", "2", "2", "Current global users 2, max 2"]]
+    qux.send("QUIT")
+    qux.expect(lambda text: text.startswith("ERROR "))
+    bar.send("PING sync")  # the quit is handled once the server answers another client's PING after it
+    bar.expect(f"{S} PONG {SERVER} :sync")
+    bar.send("LUSERS")
+    assert params(bar.barrier()[-1]) == ["bar", "1", "2", "Current global users 1, max 2"]

@@ -29,7 +29,7 @@ def test_registration_without_cap_gives_001_to_005_lusers_and_422(irc_server, ir
     assert lines[2].startswith(f"{S} 003 alice :This server was created ")
     assert lines[3] == f"{S} 004 alice {SERVER} chatlab-0.1 i no :o"
     codes = welcome_codes(lines)
-    assert codes[4] == "005" and codes[-6:] == ["251", "252", "253", "254", "255", "422"]
+    assert codes[4] == "005" and codes[-8:] == ["251", "252", "253", "254", "255", "265", "266", "422"]
     isupport = " ".join(line for line in lines if " 005 " in line)
     for token in ("CASEMAPPING=ascii", "CHANTYPES=#", "NICKLEN=32", "CHANNELLEN=51", "CHANLIMIT=#:20",
                   "TARGMAX=", "PREFIX=(o)@", "CHANMODES=,,,n", "NETWORK=chatlab"):
