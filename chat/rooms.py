@@ -15,9 +15,10 @@ GUEST_PREFIX = "guest"
 class Member:
     """Someone the registry knows. The server's connection objects are Members."""
 
-    __slots__ = ("nick", "rooms")
+    __slots__ = ("irc", "nick", "rooms")
 
-    def __init__(self) -> None:
+    def __init__(self, irc: bool = False) -> None:
+        self.irc = irc  # speaks IRC (else the line protocol): fixed for its life
         self.nick = ""
         self.rooms: list[Room] = []  # in the order joined; at most one for a line client
 
@@ -28,12 +29,13 @@ class Member:
 
 
 class Room:
-    __slots__ = ("created", "members", "name", "operators", "topic", "topic_at", "topic_by")
+    __slots__ = ("created", "irc_members", "members", "name", "operators", "topic", "topic_at", "topic_by")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: set[Member] = set()
         self.operators: set[Member] = set()  # members with operator status (a subset of members)
+        self.irc_members = 0  # how many members speak IRC (a member's ``irc``): a form nobody needs is not made
         self.created = 0  # when it was made, seconds since the epoch (stamped by the server)
         self.topic = ""
         self.topic_by = ""  # who set the topic
@@ -117,6 +119,7 @@ class Registry:
         if member not in room.members:
             room.members.add(member)
             member.rooms.append(room)
+            room.irc_members += member.irc
         return room
 
     def part(self, member: Member, room: Room) -> bool:
@@ -125,6 +128,7 @@ class Registry:
             return False
         room.members.discard(member)
         room.operators.discard(member)
+        room.irc_members -= member.irc
         member.rooms.remove(room)
         if not room.members:
             del self._rooms[room.name.lower()]
