@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,10 @@ class IrcDialect:
             "PART": self._part, "PRIVMSG": self._privmsg, "NOTICE": self._notice, "NAMES": self._names,
             "WHO": self._who, "LIST": self._list, "TOPIC": self._topic, "MODE": self._mode,
             "AWAY": self._away, "WHOIS": self._whois, "USERHOST": self._userhost, "ISON": self._ison,
-            "MOTD": self._motd, "LUSERS": self._lusers,
+            "MOTD": self._motd, "LUSERS": self._lusers, "VERSION": self._version, "WHOWAS": self._whowas,
         }
+        # (nick, user, host, realname) of the nicknames given up (quits and nick changes), newest last
+        self.whowas: deque[tuple[str, str, str, str]] = deque(maxlen=irc.WHOWAS_HISTORY)
 
     # --- output ------------------------------------------------------------------------------------
 
@@ -227,7 +230,8 @@ class IrcDialect:
         self.reply(client, irc.RPL_WELCOME, f"Welcome to the {irc.NETWORK} Network, {client.source}")
         self.reply(client, irc.RPL_YOURHOST, f"Your host is {self.name}, running version {irc.VERSION}")
         self.reply(client, irc.RPL_CREATED, f"This server was created {created}")
-        self.reply(client, irc.RPL_MYINFO, self.name, irc.VERSION, irc.USER_MODES, "")
+        self.reply(client, irc.RPL_MYINFO, self.name, irc.VERSION, irc.USER_MODES,
+                   irc.CHANNEL_MODES + irc.OPERATOR_MODE, irc.OPERATOR_MODE)
         for line in irc.isupport_lines(self.name, client.nick):
             self.send(client, line)
         self._lusers(client, Message("LUSERS"))
@@ -241,6 +245,17 @@ class IrcDialect:
         self.reply(client, irc.RPL_LUSERUNKNOWN, str(max(0, unknown)), "unknown connection(s)")
         self.reply(client, irc.RPL_LUSERCHANNELS, str(len(self.server.registry.rooms())), "channels formed")
         self.reply(client, irc.RPL_LUSERME, f"I have {users} clients and 0 servers")
+        peak = self.server.registry.peak  # one server: local and global are the same
+        self.reply(client, irc.RPL_LOCALUSERS, str(users), str(peak), f"Current local users {users}, max {peak}")
+        self.reply(client, irc.RPL_GLOBALUSERS, str(users), str(peak), f"Current global users {users}, max {peak}")
+
+    def _version(self, client: Client, message: Message) -> None:
+        if message.params and message.params[0] and message.params[0].lower() != self.name.lower():
+            self.reply(client, irc.ERR_NOSUCHSERVER, message.params[0], "No such server")
+            return
+        self.reply(client, irc.RPL_VERSION, irc.VERSION, self.name, f"{irc.NETWORK} chat server")
+        for line in irc.isupport_lines(self.name, client.nick):
+            self.send(client, line)
 
     def _motd(self, client: Client, message: Message) -> None:
         motd = self.server.config.motd
@@ -313,8 +328,12 @@ class IrcDialect:
         self.server.parted(room, client, reason)
 
     def _names(self, client: Client, message: Message) -> None:
-        if not message.params or not message.params[0]:  # no list of every channel: the end of none
+        if not message.params or not message.params[0]:  # every channel (all are public), then one end
+            rooms = self.server.registry.all_rooms()
+            for room in rooms:
+                self._names_of(client, room, end=False)
             self.reply(client, irc.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+            self.server.charge(client, len(rooms))
             return
         for name in message.params[0].split(","):
             room = self.server.registry.room(name)
@@ -323,14 +342,17 @@ class IrcDialect:
             else:
                 self._names_of(client, room)
 
-    def _names_of(self, client: Client, room: Room) -> None:
+    def _names_of(self, client: Client, room: Room, *, end: bool = True) -> None:
         full = "userhost-in-names" in self._caps(client)
-        names = sorted((m.source if full else m.nick for m in room.members), key=str.lower)  # type: ignore[attr-defined]
+        members = sorted(room.members, key=lambda m: m.nick.lower())
+        names = [(irc.OPERATOR_PREFIX if m in room.operators else "") + (m.source if full else m.nick)  # type: ignore[attr-defined]
+                 for m in members]
         head = len(irc.numeric(self.name, irc.RPL_NAMREPLY, client.nick, "=", room.name, "").encode())
         groups = irc.split_words(names, irc.MAX_CONTENT - head)
         for group in groups:
             self.reply(client, irc.RPL_NAMREPLY, "=", room.name, " ".join(group))
-        self.reply(client, irc.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
+        if end:
+            self.reply(client, irc.RPL_ENDOFNAMES, room.name, "End of /NAMES list")
         self.server.charge(client, len(groups) - 1)
 
     def _topic(self, client: Client, message: Message) -> None:
@@ -378,6 +400,9 @@ class IrcDialect:
             targets = [(member.room.name if member.room else "*", member)] if member is not None else []
         for channel, member in targets:
             flags = "G" if member.away else "H"  # type: ignore[attr-defined]
+            room = self.server.registry.room(channel)
+            if room is not None and member in room.operators:
+                flags += irc.OPERATOR_PREFIX
             self.reply(client, irc.RPL_WHOREPLY, channel, member.user, member.address,  # type: ignore[attr-defined]
                        self.name, member.nick, flags, f"0 {member.realname or member.nick}")  # type: ignore[attr-defined]
         self.reply(client, irc.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -425,18 +450,46 @@ class IrcDialect:
             self.reply(client, irc.ERR_NOSUCHCHANNEL, name, "No such channel")
             return
         if not args or not args[0]:
-            self.reply(client, irc.RPL_CHANNELMODEIS, room.name, "+")
+            self.reply(client, irc.RPL_CHANNELMODEIS, room.name, f"+{irc.CHANNEL_MODES}")
             self.reply(client, irc.RPL_CREATIONTIME, room.name, str(room.created))
             return
         modes = args[0]
         if modes.lstrip("+") == "b" and len(args) == 1:
             self.reply(client, irc.RPL_ENDOFBANLIST, room.name, "End of channel ban list")
             return
-        unknown = next((char for char in modes if char not in "+-"), "")
-        if unknown == "b":
-            self.reply(client, irc.ERR_CHANOPRIVSNEEDED, room.name, "You're not channel operator")
-        elif unknown:
+        known = "+-" + irc.CHANNEL_MODES + irc.OPERATOR_MODE
+        unknown = next((char for char in modes if char not in known), "")
+        if unknown and unknown != "b":
             self.reply(client, irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
+        elif unknown or irc.OPERATOR_MODE in modes:  # bans and operators: for operators only
+            if client not in room.operators:
+                self.reply(client, irc.ERR_CHANOPRIVSNEEDED, room.name, "You're not channel operator")
+            elif unknown:  # no bans here: the ban list stays empty
+                self.reply(client, irc.ERR_UNKNOWNMODE, unknown, "is unknown mode char to me")
+            else:
+                self._set_operators(client, room, modes, args[1:])
+        # CHANNEL_MODES are always set: +n changes nothing, and nothing takes it off
+
+    def _set_operators(self, client: Client, room: Room, modes: str, nicks: tuple[str, ...]) -> None:
+        """``MODE #room +o nick`` (or ``-o``, several at once) by an operator: each change to the room's
+        IRC members (line clients have no operators to see)."""
+        adding, waiting = True, list(nicks)
+        for char in modes:
+            if char in "+-":
+                adding = char == "+"
+            elif char == irc.OPERATOR_MODE and waiting:
+                nick = waiting.pop(0)
+                member = self.server.registry.find(nick)
+                if member is None:
+                    self.reply(client, irc.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                elif member not in room.members:
+                    self.reply(client, irc.ERR_USERNOTINCHANNEL, member.nick, room.name,
+                               "They aren't on that channel")
+                elif (member in room.operators) != adding:
+                    (room.operators.add if adding else room.operators.discard)(member)
+                    change = irc.format_message(client.source, "MODE", room.name,
+                                                f"{'+' if adding else '-'}{irc.OPERATOR_MODE}", member.nick)
+                    self.server._fan_out(room, None, b"", self.encode(change))
 
     # --- messages ----------------------------------------------------------------------------------
 
@@ -447,30 +500,32 @@ class IrcDialect:
         self._message(client, message, notice=True)
 
     def _message(self, client: Client, message: Message, *, notice: bool) -> None:
+        """PRIVMSG or NOTICE. A NOTICE never gets an automatic reply, errors included (RFC 2812 3.3.2)."""
+        error = _no_reply if notice else self.reply
         if not message.params or not message.params[0]:
-            self.reply(client, irc.ERR_NORECIPIENT, f"No recipient given ({message.command})")
+            error(client, irc.ERR_NORECIPIENT, f"No recipient given ({message.command})")
             return
         if len(message.params) < 2 or not message.params[1]:
-            self.reply(client, irc.ERR_NOTEXTTOSEND, "No text to send")
+            error(client, irc.ERR_NOTEXTTOSEND, "No text to send")
             return
         targets = message.params[0].split(",")
         if len(targets) > irc.MAX_TARGETS:
-            self.reply(client, irc.ERR_TOOMANYTARGETS, message.params[0], "Too many targets")
+            error(client, irc.ERR_TOOMANYTARGETS, message.params[0], "Too many targets")
             return
         text = message.params[1]
         for target in targets:
             if target.startswith("#"):
                 room = self.server.registry.room(target)
                 if room is None:
-                    self.reply(client, irc.ERR_NOSUCHCHANNEL, target, "No such channel")
+                    error(client, irc.ERR_NOSUCHCHANNEL, target, "No such channel")
                 elif client not in room.members:
-                    self.reply(client, irc.ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel")
+                    error(client, irc.ERR_CANNOTSENDTOCHAN, room.name, "Cannot send to channel")
                 else:
                     self.server.say_in(room, client, text, notice=notice)
                 continue
             recipient = self.server.registry.find(target)
             if recipient is None:
-                self.reply(client, irc.ERR_NOSUCHNICK, target, "No such nick/channel")
+                error(client, irc.ERR_NOSUCHNICK, target, "No such nick/channel")
                 continue
             self.server.tell_privately(client, recipient, text, notice=notice)  # type: ignore[arg-type]
             if recipient.away and not notice:  # type: ignore[attr-defined]
@@ -498,11 +553,32 @@ class IrcDialect:
         self.reply(client, irc.RPL_WHOISUSER, member.nick, member.user, member.address, "*",  # type: ignore[attr-defined]
                    member.realname or member.nick)  # type: ignore[attr-defined]
         if member.rooms:
-            self.reply(client, irc.RPL_WHOISCHANNELS, member.nick, " ".join(room.name for room in member.rooms))
+            self.reply(client, irc.RPL_WHOISCHANNELS, member.nick, " ".join(
+                (irc.OPERATOR_PREFIX if member in room.operators else "") + room.name for room in member.rooms))
         self.reply(client, irc.RPL_WHOISSERVER, member.nick, self.name, f"{irc.NETWORK} chat server")
         if member.away:  # type: ignore[attr-defined]
             self.reply(client, irc.RPL_AWAY, member.nick, member.away)  # type: ignore[attr-defined]
         self.reply(client, irc.RPL_ENDOFWHOIS, member.nick, "End of /WHOIS list")
+
+    def given_up(self, nick: str, member: Client) -> None:
+        """Remember a nickname someone stopped using (it quit or changed it), for WHOWAS."""
+        self.whowas.append((nick, member.user, member.address, member.realname or nick))
+
+    def _whowas(self, client: Client, message: Message) -> None:
+        if not message.params or not message.params[0]:
+            self.reply(client, irc.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = message.params[0].split(",")[0]
+        count = message.params[1] if len(message.params) > 1 else ""
+        most = min(int(count), irc.WHOWAS_REPLIES) if count.isdigit() and int(count) > 0 else irc.WHOWAS_REPLIES
+        entries = [entry for entry in reversed(self.whowas) if entry[0].lower() == nick.lower()][:most]
+        if not entries:
+            self.reply(client, irc.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        for was, user, host, realname in entries:
+            self.reply(client, irc.RPL_WHOWASUSER, was, user, host, "*", realname)
+            self.reply(client, irc.RPL_WHOISSERVER, was, self.name, f"{irc.NETWORK} chat server")
+        self.reply(client, irc.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+        self.server.charge(client, len(entries))
 
     def _userhost(self, client: Client, message: Message) -> None:
         if not self._enough(client, message, 1):
@@ -521,3 +597,7 @@ class IrcDialect:
         nicks = " ".join(message.params).split()
         online = [member.nick for nick in nicks if (member := self.server.registry.find(nick)) is not None]
         self.reply(client, irc.RPL_ISON, " ".join(online))
+
+
+def _no_reply(client: Client, code: str, *params: str) -> None:
+    """What a NOTICE's errors get: nothing."""

@@ -3,7 +3,8 @@
 Nicknames and room names are unique case-insensitively; each keeps the spelling it was given (a room
 the spelling of its creator). A room exists while it has members. A member of the line protocol is in at
 most one room (``join`` moves it, ``leave`` takes it out); an IRC member may be in several at once
-(``enter`` adds one, ``part`` takes one away). A room has a topic that any member may set.
+(``enter`` adds one, ``part`` takes one away). A room has a topic that any member may set. Whoever makes a
+room (joins it when it has no members) is its operator (IRC's ``@``); leaving takes that status along.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ GUEST_PREFIX = "guest"
 class Member:
     """Someone the registry knows. The server's connection objects are Members."""
 
-    __slots__ = ("nick", "rooms")
+    __slots__ = ("irc", "nick", "rooms")
 
-    def __init__(self) -> None:
+    def __init__(self, irc: bool = False) -> None:
+        self.irc = irc  # speaks IRC (else the line protocol): fixed for its life
         self.nick = ""
         self.rooms: list[Room] = []  # in the order joined; at most one for a line client
 
@@ -27,11 +29,13 @@ class Member:
 
 
 class Room:
-    __slots__ = ("created", "members", "name", "topic", "topic_at", "topic_by")
+    __slots__ = ("created", "irc_members", "members", "name", "operators", "topic", "topic_at", "topic_by")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: set[Member] = set()
+        self.operators: set[Member] = set()  # members with operator status (a subset of members)
+        self.irc_members = 0  # how many members speak IRC (a member's ``irc``): a form nobody needs is not made
         self.created = 0  # when it was made, seconds since the epoch (stamped by the server)
         self.topic = ""
         self.topic_by = ""  # who set the topic
@@ -50,6 +54,7 @@ class Registry:
         self._members: dict[str, Member] = {}  # lowercased nick -> member
         self._rooms: dict[str, Room] = {}  # lowercased room name -> room
         self._next_guest = 1
+        self.peak = 0  # the most members there have been at once
 
     def __len__(self) -> int:
         return len(self._members)
@@ -61,13 +66,13 @@ class Registry:
             if nick.lower() in self._members:
                 raise NickTaken(nick)
             member.nick = nick
-            self._members[nick.lower()] = member
-            return nick
-        while f"{GUEST_PREFIX}{self._next_guest}" in self._members:
+        else:
+            while f"{GUEST_PREFIX}{self._next_guest}" in self._members:
+                self._next_guest += 1
+            member.nick = f"{GUEST_PREFIX}{self._next_guest}"
             self._next_guest += 1
-        member.nick = f"{GUEST_PREFIX}{self._next_guest}"
-        self._next_guest += 1
-        self._members[member.nick] = member
+        self._members[member.nick.lower()] = member
+        self.peak = max(self.peak, len(self._members))
         return member.nick
 
     def remove(self, member: Member) -> list[Room]:
@@ -110,9 +115,11 @@ class Registry:
         room = self._rooms.get(name.lower())
         if room is None:
             room = self._rooms[name.lower()] = Room(name)
+            room.operators.add(member)
         if member not in room.members:
             room.members.add(member)
             member.rooms.append(room)
+            room.irc_members += member.irc
         return room
 
     def part(self, member: Member, room: Room) -> bool:
@@ -120,6 +127,8 @@ class Registry:
         if member not in room.members:
             return False
         room.members.discard(member)
+        room.operators.discard(member)
+        room.irc_members -= member.irc
         member.rooms.remove(room)
         if not room.members:
             del self._rooms[room.name.lower()]

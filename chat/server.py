@@ -8,7 +8,8 @@ nick/room registry in chat.rooms, the IRC commands in chat.ircd: this module mov
 each room's members what happened, each in its own dialect. What a
 client is sent is queued on the client and written once per loop iteration (one
 transport.write per client per iteration however many lines it got), so a busy room costs one
-formatted message plus one list append per recipient.
+formatted message per dialect its members speak (none for a dialect nobody there speaks) plus one list
+append per recipient.
 
 What a client sends is handled in turns of at most LINES_PER_TURN lines, each costing a rate token; its
 socket is not read while lines of it wait (for their turn, or for tokens: flood control as in IRC
@@ -69,7 +70,7 @@ SHUTDOWN_GRACE = 1.5  # seconds given to clients to take their last lines on shu
 LISTEN_BACKLOG = 4096  # pending connections the kernel may queue (capped by net.core.somaxconn)
 READ_SIZE = 64 * 1024  # bytes taken from a socket at once
 MAX_RECVQ = 32 * 1024  # bytes of input that may wait while a client is over its rate (else: excess flood)
-LINES_PER_TURN = 50  # lines of one client handled before the others get their turn
+LINES_PER_TURN = 3  # lines of one client handled before the others get their turn (as ngircd: 3 commands)
 THROTTLE_CHECK = 0.5  # seconds between looks at what a throttled client has sent since (for /quit)
 RESERVED_FILES = 32  # open files kept for the server itself when --max-clients is clamped to the limit
 REFUSAL_LOG_INTERVAL = 10.0  # seconds summed up by one log line about refused connections
@@ -109,16 +110,15 @@ class Client(asyncio.BufferedProtocol, Member):
     instead of allocating a fresh 256 KiB bytes object for every read as asyncio's Protocol does.
     """
 
-    __slots__ = ("address", "away", "bucket", "fd", "gone", "idle_timer", "irc", "last_active", "last_heard",
+    __slots__ = ("address", "away", "bucket", "fd", "gone", "idle_timer", "last_active", "last_heard",
                  "modes", "outbox", "ping_timer", "pinged", "quit_checked", "reader", "realname",
                  "registration", "server", "signon", "source", "throttled", "transport", "turn", "user")
 
     def __init__(self, server: ChatServer, dialect_irc: bool = False) -> None:
-        Member.__init__(self)
+        Member.__init__(self, dialect_irc)
         self.server = server
         self.transport: asyncio.Transport
         self.address = ""  # peer IP; empty for a connection refused at the door
-        self.irc = dialect_irc  # speaks IRC (else the line protocol)
         self.reader = LineReader(irc.MAX_TAGS + irc.MAX_CONTENT if dialect_irc else server.config.max_line)
         self.registration: irc.Registration | None = None  # an IRC connection's, until it is registered
         self.user = LINE_USER
@@ -355,6 +355,8 @@ class ChatServer:
         client.turn = None
         registered = client.registration is None
         rooms = self.registry.remove(client) if registered else []
+        if registered and client.nick:
+            self.irc.given_up(client.nick, client)
         if tell_room and rooms:
             irc_reason = self.irc.quit_reason(reason) if client.irc else reason
             self.tell_neighbours(client, rooms, lambda room: protocol.left(client.nick, room.name, irc_reason),
@@ -601,21 +603,23 @@ class ChatServer:
             self.send(client, protocol.line_too_long(self.config.max_line))
             return
         body = irc.action(text) if action else text
-        # the hot path: the IRC form written out (chat.irc.format_message gives the same line)
-        self._fan_out(room, client, data + b"\n", self.irc.encode(f":{client.source} PRIVMSG {room.name} :{body}"))
+        # the hot path: the IRC form written out (chat.irc.format_message gives the same line), if anyone needs it
+        irc_data = self.irc.encode(f":{client.source} PRIVMSG {room.name} :{body}") if room.irc_members else b""
+        self._fan_out(room, client, data + b"\n", irc_data)
 
     def say_in(self, room: Room, sender: Client, text: str, *, notice: bool = False) -> None:
         """An IRC client's PRIVMSG (or NOTICE) to a room: IRC members get it as sent, line members as
         ``[#room] nick: text`` (a CTCP ACTION as ``[#room] * nick text``; other CTCPs not at all)."""
         irc_data = self.irc.encode(f":{sender.source} {'NOTICE' if notice else 'PRIVMSG'} {room.name} :{text}")
-        acted = irc.action_text(text)
-        if acted is not None:
-            line = protocol.action(room.name, sender.nick, irc.for_line_clients(acted))
-        elif irc.is_ctcp(text):
-            line = ""
-        else:
-            line = protocol.room_message(room.name, sender.nick, irc.for_line_clients(text))
-        line_data = _encode(line, self.config.max_line) if line else b""
+        line_data = b""
+        if len(room.members) > room.irc_members:  # line clients there: their form too
+            acted = irc.action_text(text)
+            if acted is not None:
+                line_data = _encode(protocol.action(room.name, sender.nick, irc.for_line_clients(acted)),
+                                    self.config.max_line)
+            elif not irc.is_ctcp(text):
+                line_data = _encode(protocol.room_message(room.name, sender.nick, irc.for_line_clients(text)),
+                                    self.config.max_line)
         self._fan_out(room, sender, line_data, irc_data)
 
     def tell_privately(self, sender: Client, recipient: Client, text: str, *, notice: bool = False) -> None:
@@ -648,6 +652,8 @@ class ChatServer:
         client.source = irc.prefix(client.nick, client.user, client.address)
         if old == client.nick:
             return
+        if old.lower() != client.nick.lower():
+            self.irc.given_up(old, client)
         nick_line = irc.format_message(old_source, "NICK", client.nick)
         if client.irc:
             self.irc.send(client, nick_line)
@@ -797,7 +803,7 @@ class ChatServer:
                 if member in told:
                     continue
                 told.add(member)
-                if member.irc:  # type: ignore[attr-defined]  # members are Clients
+                if member.irc:
                     self._queue(member, irc_data)  # type: ignore[arg-type]
                 else:
                     line_data = line_data or _encode(line_for(room), self.config.max_line)
@@ -809,7 +815,7 @@ class ChatServer:
         dirty = self._dirty
         for member in room.members:
             if member is not sender:
-                payload = irc_data if member.irc else data  # type: ignore[attr-defined]  # members are Clients
+                payload = irc_data if member.irc else data
                 if not payload:
                     continue
                 outbox = member.outbox  # type: ignore[attr-defined]

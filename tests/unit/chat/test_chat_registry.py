@@ -159,3 +159,17 @@ def test_token_bucket_debt_wait_and_full() -> None:
     assert not take(bucket, 1.0)
     assert take(bucket, 1.5)
     assert not bucket.full(2.0) and bucket.full(3.0)
+
+
+def test_a_room_counts_its_irc_members() -> None:
+    """The server makes a message's IRC form (or line form) only when someone in the room needs it."""
+    registry = Registry()
+    line, irc_a, irc_b = Member(), Member(irc=True), Member(irc=True)
+    for person in (line, irc_a, irc_b):
+        registry.add(person)
+        registry.enter(person, "#mixed")
+    room = registry.room("#mixed")
+    assert room is not None and room.irc_members == 2
+    registry.part(irc_a, room)
+    registry.remove(irc_b)
+    assert room.irc_members == 0 and room.members == {line}

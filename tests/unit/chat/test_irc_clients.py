@@ -51,7 +51,7 @@ def test_weechat_joins_talks_with_a_line_client_and_quits(irc_server, chat_conne
             weechat.wait(CHAT_WAIT)
     log = (home / "logs" / "irc.t.#room.weechatlog").read_text()
     assert "has joined #room" in log.split("\n")[0], log  # WeeChat's own join, first
-    assert "\tliner\thello weechat" in log, log
+    assert "\t@liner\thello weechat" in log, log  # liner made the room: its operator
     assert "\twee\thello line" in log, log
 
 

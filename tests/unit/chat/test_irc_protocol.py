@@ -96,7 +96,7 @@ def test_isupport_fits_lines_of_13_tokens() -> None:
     tokens = irc.isupport_tokens()
     assert len(lines) == -(-len(tokens) // 13)
     assert all(len(line.encode()) <= irc.MAX_CONTENT for line in lines)
-    assert {"CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=", "CHANMODES=,,,", "NETWORK=chatlab"} <= set(tokens)
+    assert {"CASEMAPPING=ascii", "CHANTYPES=#", "PREFIX=(o)@", "CHANMODES=,,,n", "NETWORK=chatlab"} <= set(tokens)
 
 
 def test_split_words_keeps_each_group_within_its_budget() -> None:

@@ -27,12 +27,12 @@ def test_registration_without_cap_gives_001_to_005_lusers_and_422(irc_server, ir
     assert lines[0] == f"{S} 001 alice :Welcome to the chatlab Network, alice!al@127.0.0.1"
     assert lines[1] == f"{S} 002 alice :Your host is {SERVER}, running version chatlab-0.1"
     assert lines[2].startswith(f"{S} 003 alice :This server was created ")
-    assert lines[3].startswith(f"{S} 004 alice {SERVER} chatlab-0.1 i")
+    assert lines[3] == f"{S} 004 alice {SERVER} chatlab-0.1 i no :o"
     codes = welcome_codes(lines)
-    assert codes[4] == "005" and codes[-6:] == ["251", "252", "253", "254", "255", "422"]
+    assert codes[4] == "005" and codes[-8:] == ["251", "252", "253", "254", "255", "265", "266", "422"]
     isupport = " ".join(line for line in lines if " 005 " in line)
     for token in ("CASEMAPPING=ascii", "CHANTYPES=#", "NICKLEN=32", "CHANNELLEN=51", "CHANLIMIT=#:20",
-                  "TARGMAX=", "PREFIX=", "CHANMODES=,,,", "NETWORK=chatlab"):
+                  "TARGMAX=", "PREFIX=(o)@", "CHANMODES=,,,n", "NETWORK=chatlab"):
         assert f" {token}" in isupport, token
     assert all(line.endswith(":are supported by this server") for line in lines if " 005 " in line)
     assert f"{S} 251 alice :There are 1 users and 0 invisible on 1 servers" in lines
@@ -55,7 +55,7 @@ def test_cap_ls_holds_registration_until_cap_end_and_naks_unknown(irc_server, ir
     assert conn.line().startswith(f"{S} 001 bob ")
     conn.expect(f"{S} 422 bob :MOTD File is missing")
     conn.send("JOIN #caps")
-    assert conn.expect(lambda text: " 353 " in text) == f"{S} 353 bob = #caps :bob!bob@127.0.0.1"
+    assert conn.expect(lambda text: " 353 " in text) == f"{S} 353 bob = #caps :@bob!bob@127.0.0.1"
 
 
 def test_irssi_opening_registers(irc_server, irc_connect) -> None:
@@ -148,17 +148,18 @@ def test_join_several_channels_names_and_part(irc_server, irc_connect) -> None:
     b = irc_connect(irc_server, nick="b")
     a.send("JOIN #one,#two")
     assert a.until(f"{S} 366 a #two :End of /NAMES list") == [
-        ":a!user@127.0.0.1 JOIN #one", f"{S} 353 a = #one :a", f"{S} 366 a #one :End of /NAMES list",
-        ":a!user@127.0.0.1 JOIN #two", f"{S} 353 a = #two :a", f"{S} 366 a #two :End of /NAMES list"]
+        ":a!user@127.0.0.1 JOIN #one", f"{S} 353 a = #one :@a", f"{S} 366 a #one :End of /NAMES list",
+        ":a!user@127.0.0.1 JOIN #two", f"{S} 353 a = #two :@a", f"{S} 366 a #two :End of /NAMES list"]
     b.send("JOIN #two")
-    b.expect(f"{S} 353 b = #two :a b")
+    b.expect(f"{S} 353 b = #two :@a b")
     b.numeric("366")
     assert a.line() == ":b!user@127.0.0.1 JOIN #two"
     a.send("NAMES #one,#none")
     assert a.until(f"{S} 366 a #none :End of /NAMES list") == [
-        f"{S} 353 a = #one :a", f"{S} 366 a #one :End of /NAMES list", f"{S} 366 a #none :End of /NAMES list"]
+        f"{S} 353 a = #one :@a", f"{S} 366 a #one :End of /NAMES list", f"{S} 366 a #none :End of /NAMES list"]
     a.send("NAMES")
-    assert a.line() == f"{S} 366 a * :End of /NAMES list"
+    assert a.until(f"{S} 366 a * :End of /NAMES list") == [
+        f"{S} 353 a = #one :@a", f"{S} 353 a = #two :@a b", f"{S} 366 a * :End of /NAMES list"]
     a.send("PART #two :see you")
     assert a.line() == ":a!user@127.0.0.1 PART #two :see you"
     assert b.line() == ":a!user@127.0.0.1 PART #two :see you"
@@ -214,10 +215,10 @@ def test_who_list_topic_and_mode(irc_server, irc_connect) -> None:
     a.numeric("366")
     a.send("WHO #room")
     assert a.until(f"{S} 315 a #room :End of WHO list") == [
-        f"{S} 352 a #room user 127.0.0.1 {SERVER} a H :0 Real Name", f"{S} 315 a #room :End of WHO list"]
+        f"{S} 352 a #room user 127.0.0.1 {SERVER} a H@ :0 Real Name", f"{S} 315 a #room :End of WHO list"]
     a.send("WHO a*")
     assert a.until(f"{S} 315 a a* :End of WHO list") == [
-        f"{S} 352 a #room user 127.0.0.1 {SERVER} a H :0 Real Name", f"{S} 315 a a* :End of WHO list"]
+        f"{S} 352 a #room user 127.0.0.1 {SERVER} a H@ :0 Real Name", f"{S} 315 a a* :End of WHO list"]
     a.send("TOPIC #room")
     assert a.line() == f"{S} 331 a #room :No topic is set"
     a.send("TOPIC #room :new topic")
@@ -229,7 +230,7 @@ def test_who_list_topic_and_mode(irc_server, irc_connect) -> None:
     assert a.until(f"{S} 323 a :End of /LIST") == [
         f"{S} 321 a Channel :Users  Name", f"{S} 322 a #room 1 :new topic", f"{S} 323 a :End of /LIST"]
     a.send("MODE #room")
-    assert a.line() == f"{S} 324 a #room :+"
+    assert a.line() == f"{S} 324 a #room :+n"
     assert re.fullmatch(rf"{S} 329 a #room :?\d+", a.line())
     a.send("MODE #room b")
     assert a.line() == f"{S} 368 a #room :End of channel ban list"
@@ -285,7 +286,7 @@ def test_line_and_irc_clients_share_a_room_both_ways(irc_server, irc_connect, ch
     irc = irc_connect(irc_server, nick="ircer")
     irc.send("JOIN #LAB")
     assert irc.line() == ":ircer!user@127.0.0.1 JOIN #lab"
-    assert irc.line() == f"{S} 353 ircer = #lab :ircer liner"
+    assert irc.line() == f"{S} 353 ircer = #lab :ircer @liner"
     assert line.line() == "* ircer joined #lab"
     line.send("hello irc")
     assert irc.expect(lambda text: "PRIVMSG" in text) == ":liner!line@127.0.0.1 PRIVMSG #lab :hello irc"
@@ -457,3 +458,40 @@ def test_server_shutdown_closes_irc_links_with_error(chat_server_factory, irc_co
     conn = irc_connect(server, nick="late")
     server.stop()
     assert conn.closed()[-1] == "ERROR :Closing Link: 127.0.0.1 (Server shutting down)"
+
+
+def test_version_gives_351_and_isupport(irc_server, irc_connect) -> None:
+    a = irc_connect(irc_server, nick="a")
+    a.send("VERSION")
+    lines = a.barrier()
+    assert lines[0] == f"{S} 351 a chatlab-0.1 {SERVER} :chatlab chat server"
+    assert [line.split(" ")[1] for line in lines[1:]] == ["005"] * (len(lines) - 1) and len(lines) > 1
+    a.send("VERSION other.server")
+    assert a.barrier() == [f"{S} 402 a other.server :No such server"]
+
+
+def test_whowas_remembers_quits_and_nick_changes_newest_first(irc_server, irc_connect, chat_connect) -> None:
+    a = irc_connect(irc_server, nick="a")
+    gone = irc_connect(irc_server)
+    gone.register("gone", user="gu", realname="Gone Away")
+    gone.send("QUIT :bye")
+    gone.expect(lambda text: text.startswith("ERROR "))
+    renamed = irc_connect(irc_server, nick="old")
+    renamed.send("NICK new")
+    renamed.barrier()
+    line = chat_connect(irc_server.port, nick="gone")  # the nick taken again, then given up by a line client
+    line.send("/nick again")
+    line.expect("* you are now again")
+    a.send("WHOWAS gone")
+    assert a.barrier() == [
+        f"{S} 314 a gone line 127.0.0.1 * :gone", f"{S} 312 a gone {SERVER} :chatlab chat server",
+        f"{S} 314 a gone gu 127.0.0.1 * :Gone Away", f"{S} 312 a gone {SERVER} :chatlab chat server",
+        f"{S} 369 a gone :End of WHOWAS"]
+    a.send("WHOWAS GONE 1")
+    assert a.barrier()[0] == f"{S} 314 a gone line 127.0.0.1 * :gone"
+    a.send("WHOWAS old")
+    assert a.barrier()[0] == f"{S} 314 a old user 127.0.0.1 * :Real Name"
+    a.send("WHOWAS nobody")
+    assert a.barrier() == [f"{S} 406 a nobody :There was no such nickname", f"{S} 369 a nobody :End of WHOWAS"]
+    a.send("WHOWAS")
+    assert a.barrier() == [f"{S} 431 a :No nickname given"]
