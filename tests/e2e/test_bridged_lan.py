@@ -44,7 +44,9 @@ def lab(topology: Path, *args: str, timeout: float = 300) -> subprocess.Complete
 
 
 def bridge_state(bridge: str) -> dict[str, str]:
-    """What `lab down` must leave as it was: addresses, the flags the admin sets, ports, the bridge's settings."""
+    """What `lab down` must leave as it was: addresses, the flags the admin sets, ports, the bridge's settings and
+    routes. Not what the kernel itself changes as ports come and go: the carrier (a route's `linkdown` once the last
+    port has left) and, on a bridge whose MAC was never set, the MAC (its ports' lowest, docs/real-networks.md)."""
     def ip(*args: str) -> str:
         return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 
@@ -58,7 +60,7 @@ def bridge_state(bridge: str) -> dict[str, str]:
                                  ip("-o", "link", "show", "master", bridge).splitlines())),
         "mtu": (sys_net / "mtu").read_text().strip(),
         "stp": (sys_net / "bridge" / "stp_state").read_text().strip(),
-        "routes": ip("-4", "route", "show", "dev", bridge).strip(),
+        "routes": ip("-4", "route", "show", "dev", bridge).replace(" linkdown", "").strip(),
     }
 
 
