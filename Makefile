@@ -79,7 +79,7 @@ external-e2e: venv
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
 
 # A lab whose LAN is a bridge of this machine, on containers (also in external-e2e) or, by hand, on VMs
-# (E2E_BRIDGED_PROVIDER=libvirt, about 6 minutes): tests/e2e/test_bridged_lan.py (docs/real-networks.md).
+# (E2E_BRIDGED_PROVIDER=libvirt, about 3 minutes): tests/e2e/test_bridged_lan.py (docs/real-networks.md).
 bridged-e2e: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e/test_bridged_lan.py
 

@@ -4,7 +4,7 @@ its own address there (as a laptop on the LAN would), and `lab down` leaves the 
 flags, no port left, its settings).
 
 Containers by default (part of `make external-e2e`, about 20 s); VMs by hand, as the VM runs are too slow for `make
-test`: `sudo make bridged-e2e E2E_BRIDGED_PROVIDER=libvirt` (about 6 min under software emulation). Names from the
+test`: `sudo make bridged-e2e E2E_BRIDGED_PROVIDER=libvirt` (about 3 min under software emulation). Names from the
 environment, so that each run uses its own: E2E_BRIDGED_PROVIDER, E2E_BRIDGED_LAB, E2E_BRIDGED_BRIDGE,
 E2E_BRIDGED_SUBNET, E2E_BRIDGED_MGMT (docs/real-networks.md).
 """
