@@ -13,7 +13,7 @@ export ANSIBLE_HOME ?= $(CURDIR)/.lab/ansible-home
 LAB := $(PY) -m lab
 
 .PHONY: help deps venv lint unit test bench provision check inventory-given lab-up lab-test lab-status lab-ssh \
-	lab-chat lab-down lab-graph lab-e2e external-e2e vm-e2e box vm-deps clean
+	lab-chat lab-down lab-graph lab-e2e external-e2e bridged-e2e vm-e2e box vm-deps clean
 .PHONY: lab-provision lab-exec lab-logs lab-snapshot lab-capture lab-ops-e2e lab-tc lab-bench bench-peer
 
 help:
@@ -77,6 +77,11 @@ external-e2e: venv
 	E2E_EXTERNAL_LAB=$(E2E_EXTERNAL_LAB) E2E_EXTERNAL_BRIDGE=$(E2E_EXTERNAL_BRIDGE) \
 	  E2E_EXTERNAL_SUBNET=$(E2E_EXTERNAL_SUBNET) LAB_MGMT_SUBNET=$(E2E_EXTERNAL_MGMT) \
 	  PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e
+
+# A lab whose LAN is a bridge of this machine, on containers (also in external-e2e) or, by hand, on VMs
+# (E2E_BRIDGED_PROVIDER=libvirt, about 3 minutes): tests/e2e/test_bridged_lan.py (docs/real-networks.md).
+bridged-e2e: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -p no:cacheprovider tests/e2e/test_bridged_lan.py
 
 # The lab operations (tests/lab_ops: exec, logs, status, snapshots, capture, a dead container's restart, the chat
 # port's errors, lab tc) against the lab that is up, the one LAB_NAME names: lab-e2e runs it between its up and down.

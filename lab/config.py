@@ -68,8 +68,24 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, str], source: 
             raise LabError(f"LAB_SUBNET works with a topology of one network (like labs/seed.yml); "
                            f"edit {source}'s networks instead")
         only = next(iter(networks))
-        networks[only] = {**(networks[only] or {}), "subnet": _subnet_text(overrides["LAB_SUBNET"])}
+        settings = dict(networks[only] or {})
+        subnet = _subnet_text(overrides["LAB_SUBNET"])
+        if "gateway" in settings:  # the gateway keeps its host number (labs/single-nic.yml's .1 stays the .1)
+            settings["gateway"] = _same_host_number(settings["gateway"], settings.get("subnet"), subnet)
+        networks[only] = {**settings, "subnet": subnet}
     return data
+
+
+def _same_host_number(address: Any, old_subnet: Any, new_subnet: str) -> Any:
+    """`address`'s host number in `old_subnet`, in `new_subnet`; `address` as it is when either does not parse
+    (the topology's own check then names the key)."""
+    try:
+        old = ipaddress.IPv4Network(str(old_subnet))
+        number = int(ipaddress.IPv4Address(str(address))) - int(old.network_address)
+        return str(ipaddress.IPv4Network(new_subnet).network_address + number) if 0 < number < old.num_addresses \
+            else address
+    except ValueError:
+        return address
 
 
 def _whole_number(value: str, variable: str) -> int:

@@ -34,6 +34,7 @@ class Interface:
     address: ipaddress.IPv4Interface
     routes: tuple[Route, ...] = ()
     tc: Conditions = NONE  # the host's own link conditions on this network (on top of the network's)
+    gateway: ipaddress.IPv4Address | None = None  # its default route's gateway (lab.topology: the one-NIC network's)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def to_json(topology: Topology) -> dict[str, Any]:
                 "interfaces": [
                     {"name": i.name, "network": i.network, "address": str(i.address),
                      "routes": [{"to": str(r.to), "via": str(r.via)} for r in i.routes],
-                     "tc": conditions.to_json(i.tc)}
+                     "tc": conditions.to_json(i.tc), "gateway": str(i.gateway) if i.gateway else None}
                     for i in h.interfaces
                 ],
             }
@@ -145,7 +146,8 @@ def from_json(data: dict[str, Any]) -> Topology:
         Host(h["name"], h["role"], h["index"],
              tuple(Interface(i["name"], i["network"], ipaddress.IPv4Interface(i["address"]),
                              tuple(Route(ipaddress.IPv4Network(r["to"]), ipaddress.IPv4Address(r["via"]))
-                                   for r in i["routes"]), conditions.from_json(i.get("tc")))
+                                   for r in i["routes"]), conditions.from_json(i.get("tc")),
+                             ipaddress.IPv4Address(i["gateway"]) if i.get("gateway") else None)
                    for i in h["interfaces"]),
              ipaddress.IPv4Interface(h["management_address"]) if h["management_address"] else None,
              h["external_ssh"])

@@ -289,7 +289,8 @@ def resolve(data: dict[str, Any], source: str = "", overrides: dict[str, str] | 
         interfaces = tuple(
             Interface(names[network], network,
                       ipaddress.IPv4Interface(f"{addresses[entry.name, network]}/{networks[network].subnet.prefixlen}"),
-                      routes.get((entry.name, network), ()), entry.tc.get(network, conditions.NONE))
+                      routes.get((entry.name, network), ()), entry.tc.get(network, conditions.NONE),
+                      _default_gateway(networks[network], mgmt_network, addresses[entry.name, network]))
             for network in entry.networks
         )
         hosts.append(Host(entry.name, entry.role, index, interfaces, None, entry.external_ssh))
@@ -308,6 +309,16 @@ def _interface_names(entry: _HostEntry, mgmt_network: str | None) -> dict[str, s
         else:
             names[network], position = f"eth{position}", position + 1
     return names
+
+
+def _default_gateway(network: Network, mgmt_network: str | None,
+                     address: ipaddress.IPv4Address) -> ipaddress.IPv4Address | None:
+    """The gateway of a host's default route on `network`: the network's gateway when it is the network shared as
+    management (the one-NIC case: the router that network's DHCP hands out, which the static stanza keeps), unless
+    the host holds that address itself; None elsewhere (a host reaches other lab networks by its static routes)."""
+    if network.name != mgmt_network or network.gateway is None or network.gateway == address:
+        return None
+    return network.gateway
 
 
 def _with_gateways(networks: dict[str, Network], entries: list[_HostEntry]) -> dict[str, Network]:

@@ -24,11 +24,14 @@ GROUPS = {"chat_server": "chat_servers", "chat_client": "chat_clients", "router"
 
 
 def static_ip_interfaces(host: Host, names: dict[str, str]) -> list[dict[str, Any]]:
-    """The static_ip role's `static_ip_interfaces` of a host: each lab interface with its address and routes."""
+    """The static_ip role's `static_ip_interfaces` of a host: each lab interface with its address, its default
+    route's gateway (if it has one) and its static routes."""
     entries = []
     for interface in host.interfaces:
         entry: dict[str, Any] = {"interface": names.get(interface.network, interface.name),
                                  "address": str(interface.address)}
+        if interface.gateway is not None:  # its default route (the one-NIC network's gateway)
+            entry["gateway"] = str(interface.gateway)
         if interface.routes:
             entry["routes"] = [{"to": str(route.to), "via": str(route.via)} for route in interface.routes]
         entries.append(entry)

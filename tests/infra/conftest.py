@@ -69,7 +69,8 @@ def _interfaces(variables: dict[str, Any]) -> tuple[LabInterface, ...]:
     return tuple(
         LabInterface(entry["interface"], ipaddress.IPv4Interface(entry["address"]),
                      tuple((ipaddress.IPv4Network(route["to"]), ipaddress.IPv4Address(route["via"]))
-                           for route in entry.get("routes", [])))
+                           for route in entry.get("routes", [])),
+                     ipaddress.IPv4Address(entry["gateway"]) if entry.get("gateway") else None)
         for entry in entries
     )
 

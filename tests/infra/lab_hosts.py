@@ -14,11 +14,13 @@ H = TypeVar("H", bound="LabHost")
 
 @dataclass(frozen=True)
 class LabInterface:
-    """One of a host's lab interfaces: its static address and the static routes through it."""
+    """One of a host's lab interfaces: its static address, the static routes through it, and the gateway of the
+    host's default route when it is on this interface."""
 
     name: str
     address: ipaddress.IPv4Interface
     routes: tuple[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address], ...] = ()
+    gateway: ipaddress.IPv4Address | None = None
 
 
 @dataclass(frozen=True)

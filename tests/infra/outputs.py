@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from netconfig.interfaces import InterfacesError, current_static
+from netconfig.interfaces import InterfacesError, StaticAddress, current_static
 
 _TASK_BANNER = re.compile(r"^TASK \[(?P<name>.*)\] \**$")
 _PLAY_BANNER = re.compile(r"^(PLAY|PLAY RECAP|RUNNING HANDLER) .*\**$")
@@ -96,11 +96,23 @@ def refusal(message: str) -> Refusal | None:
 def stanza_address(interfaces_text: str, iface: str) -> ipaddress.IPv4Interface | None:
     """The address the file's ``inet static`` stanza gives `iface`, by netconfig's own parser: ``address A/P`` and
     ``address A`` + ``netmask M`` are the same address. None when there is no such stanza or it is incomplete."""
+    static = stanza_static(interfaces_text, iface)
+    return static.interface if static is not None else None
+
+
+def stanza_gateway(interfaces_text: str, iface: str) -> ipaddress.IPv4Address | None:
+    """The gateway the file's ``inet static`` stanza gives `iface` (its ``gateway`` line), by netconfig's parser."""
+    static = stanza_static(interfaces_text, iface)
+    return static.gateway if static is not None else None
+
+
+def stanza_static(interfaces_text: str, iface: str) -> StaticAddress | None:
+    """The file's ``inet static`` stanza of `iface` as netconfig reads it; None when there is none or it is
+    incomplete."""
     try:
-        static = current_static(interfaces_text, iface)
+        return current_static(interfaces_text, iface)
     except InterfacesError:
         return None
-    return static.interface if static is not None else None
 
 
 def addresses(ip_addr_output: str) -> frozenset[tuple[str, ipaddress.IPv4Interface]]:

@@ -1,13 +1,15 @@
 """Every host has its static addresses, written once each in /etc/network/interfaces, and reaches the server the
-way the inventory says: directly on a shared LAN, or through the router its static route names."""
+way the inventory says: directly on a shared LAN, or through the router its static route names; a host whose
+inventory gives it a default gateway sends what is bound outside the lab to that gateway."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 
+import pytest
 from lab_hosts import LabHost, on_each
-from outputs import routers_crossed, stanza_address
+from outputs import routers_crossed, stanza_address, stanza_gateway
 
 
 def test_lab_interfaces_hold_their_static_addresses(all_hosts: list[LabHost]) -> None:
@@ -68,3 +70,31 @@ def test_no_dhcp_client_runs_for_an_interface_with_a_static_address(all_hosts: l
             assert not running, f"{lab_host.name}: a DHCP client still runs for {interface.name}: {running}"
 
     on_each(all_hosts, no_dhclient)
+
+
+OUTSIDE_THE_LAB = ipaddress.IPv4Address("198.51.100.1")  # TEST-NET-2 (RFC 5737): on no lab network, never routed
+
+
+def test_traffic_bound_outside_the_lab_goes_to_the_default_gateway(all_hosts: list[LabHost]) -> None:
+    """The default route the inventory gives (the one-NIC network's gateway, which its DHCP handed out) is the
+    host's only one after site.yml moved it to its static stanza, and the kernel's own route lookup for an address
+    outside the lab picks it: via that gateway, from the host's static address."""
+    with_gateway = [lab_host for lab_host in all_hosts if any(i.gateway for i in lab_host.interfaces)]
+    if not with_gateway:
+        pytest.skip("no host has a default gateway in the inventory (no lab network shared as management "
+                    "with a gateway: labs/single-nic.yml with one does)")
+
+    def via_gateway(lab_host: LabHost) -> None:
+        interface = next(i for i in lab_host.interfaces if i.gateway)
+        written = stanza_gateway(lab_host.host.file("/etc/network/interfaces").content_string, interface.name)
+        assert written == interface.gateway, f"{lab_host.name}: {interface.name}'s stanza gives the gateway {written}"
+        defaults = lab_host.host.check_output("ip -4 -o route show default").splitlines()
+        assert [line.split()[:5] for line in defaults] == [["default", "via", str(interface.gateway), "dev",
+                                                           interface.name]], (
+            f"{lab_host.name}: default routes {defaults}, expected one via {interface.gateway} dev {interface.name}")
+        route = lab_host.host.check_output(f"ip -o route get {OUTSIDE_THE_LAB}")
+        assert f" via {interface.gateway} dev {interface.name} " in f" {route} ", (
+            f"{lab_host.name}: {OUTSIDE_THE_LAB} is not sent to the gateway {interface.gateway}: {route}")
+        assert f" src {interface.address.ip} " in f"{route} ", f"{lab_host.name}: wrong source address: {route}"
+
+    on_each(with_gateway, via_gateway)

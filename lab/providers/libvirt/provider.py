@@ -63,7 +63,8 @@ def boot_failure(console: str) -> str | None:
 
 
 def mac_on_network(domiflist: str, network: str) -> str | None:
-    """The MAC of the domain's interface on `network`, from `virsh domiflist` output."""
+    """The MAC of the domain's interface whose source is `network` (a libvirt network, or the bridge of a public
+    network), from `virsh domiflist` output."""
     for line in domiflist.splitlines():
         fields = line.split()
         if len(fields) >= 5 and fields[2] == network and re.fullmatch(r"[0-9a-f:]{17}", fields[4].lower()):
@@ -108,16 +109,26 @@ def parse_macs(setting: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in setting.split(",") if "=" in pair)
 
 
+DNSMASQ_XMLNS = "http://libvirt.org/schemas/network/dnsmasq/1.0"  # libvirt's passthrough of dnsmasq options
+
+
 def shared_network_xml(name: str, machine: ipaddress.IPv4Interface,
-                       reservations: list[tuple[str, str, ipaddress.IPv4Address]]) -> str:
+                       reservations: list[tuple[str, str, ipaddress.IPv4Address]],
+                       router: ipaddress.IPv4Address | None = None) -> str:
     """An isolated libvirt network (no <forward>: no NAT, no route out) with DHCP for exactly the reserved
-    (host, MAC, address) triples and no DNS; `machine` is this machine's address on it."""
+    (host, MAC, address) triples and no DNS; `machine` is this machine's address on it. libvirt's dnsmasq offers no
+    router on an isolated network (an untagged empty `dhcp-option=3`); with `router` (the network's gateway) the
+    reserved hosts get it as theirs: a dnsmasq option tagged `known` (set for a host with a reservation), which
+    dnsmasq prefers to the untagged one."""
     hosts = "".join(f"      <host mac='{mac}' name='{host}' ip='{address}'/>\n" for host, mac, address in reservations)
     first = min(address for _, _, address in reservations)
     last = max(address for _, _, address in reservations)
-    return (f"<network>\n  <name>{name}</name>\n  <dns enable='no'/>\n"
+    namespace = f" xmlns:dnsmasq='{DNSMASQ_XMLNS}'" if router else ""
+    options = (f"  <dnsmasq:options>\n    <dnsmasq:option value='dhcp-option=tag:known,option:router,{router}'/>\n"
+               f"  </dnsmasq:options>\n") if router else ""
+    return (f"<network{namespace}>\n  <name>{name}</name>\n  <dns enable='no'/>\n"
             f"  <ip address='{machine.ip}' netmask='{machine.netmask}'>\n    <dhcp>\n"
-            f"      <range start='{first}' end='{last}'/>\n{hosts}    </dhcp>\n  </ip>\n</network>\n")
+            f"      <range start='{first}' end='{last}'/>\n{hosts}    </dhcp>\n  </ip>\n{options}</network>\n")
 
 
 def known_hosts_lines(keyscan_output: str) -> list[str]:
@@ -134,6 +145,9 @@ class LibvirtLab:
         self.log = log
         self.pool = f"{config.name}-pool"
         self.networks = {network.name: f"{config.name}-{network.name}" for network in config.topology.networks}
+        # what `virsh domiflist` names as a NIC's source: the libvirt network, or the existing bridge it is on
+        self.nic_sources = {network.name: network.bridge or self.networks[network.name]
+                            for network in config.topology.networks}
         shared = config.topology.mgmt_network  # the one-NIC case: that lab network is the management network
         self.mgmt_network = self.networks[shared] if shared else f"{config.name}-mgmt"
         self.dotfile_dir = config.vagrant_dir
@@ -209,6 +223,8 @@ class LibvirtLab:
 
     def capture_interface(self, network: str) -> str:
         """The bridge libvirt made on this machine for a lab network, or for the management network ('mgmt')."""
+        if network != MGMT_NETWORK and self.config.topology.network(network).bridge:
+            return self.nic_sources[network]  # an existing bridge of this machine (a public network)
         name = self.mgmt_network if network == MGMT_NETWORK else self.networks[network]
         bridge = network_bridge(virsh("net-info", name, check=False))
         if bridge is None:
@@ -276,10 +292,12 @@ class LibvirtLab:
                             for host in self.config.hosts if host.mgmt_address is not None]
             xml = self.config.state_dir / "shared-network.xml"
             xml.parent.mkdir(parents=True, exist_ok=True)
-            xml.write_text(shared_network_xml(self.mgmt_network, self.config.mgmt_gateway, reservations))
+            router = self.config.topology.network(self.config.topology.mgmt_network).gateway
+            xml.write_text(shared_network_xml(self.mgmt_network, self.config.mgmt_gateway, reservations, router))
             virsh("net-define", str(xml))
             self.log(f"network {self.mgmt_network}: libvirt's DHCP gives "
-                     + ", ".join(f"{host} {address}" for host, _, address in reservations))
+                     + ", ".join(f"{host} {address}" for host, _, address in reservations)
+                     + (f", router {router}" if router else ", no router"))
         if not self._network_active(self.mgmt_network):
             virsh("net-start", self.mgmt_network)
         return macs
@@ -447,10 +465,10 @@ class LibvirtLab:
         domiflist = virsh("domiflist", self.domain(host.name))
         macs = {}
         for interface in host.interfaces:
-            mac = mac_on_network(domiflist, self.networks[interface.network])
+            mac = mac_on_network(domiflist, self.nic_sources[interface.network])
             if mac is None:
                 raise LabError(f"{host.name}: the VM has no interface on the network "
-                               f"{self.networks[interface.network]}")
+                               f"{self.nic_sources[interface.network]}")
             macs[interface.network] = mac
         name = host.name
         script = (

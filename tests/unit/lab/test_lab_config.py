@@ -44,6 +44,14 @@ def test_lab_settings_override_the_default_topology(tmp_path: Path) -> None:
     assert config.state_dir == tmp_path / ".lab" / "five"
 
 
+def test_lab_subnet_moves_the_networks_gateway_with_it(tmp_path: Path) -> None:
+    config = configure(request(tmp_path, LAB_TOPOLOGY="labs/single-nic.yml", LAB_SUBNET="192.168.158.0/24"),
+                       "nspawn")
+    lan = config.topology.network("lan")
+    assert str(lan.subnet) == "192.168.158.0/24" and str(lan.gateway) == "192.168.158.1"  # .1 in both
+    assert [str(h.interfaces[0].gateway) for h in config.hosts] == ["192.168.158.1", "192.168.158.1"]
+
+
 def test_another_topology_file_names_its_own_lab(tmp_path: Path) -> None:
     wanted = request(tmp_path, LAB_TOPOLOGY="labs/routed.yml")
     assert wanted.topology.name == "routed" and wanted.state_dir == tmp_path / ".lab" / "routed"

@@ -77,5 +77,16 @@ def test_one_nic_hosts_are_reached_at_their_static_address_once_provisioned(tmp_
     assert [c.address for c in booted] == ["192.168.60.100", "192.168.60.101"]
     assert [c.address for c in moved_to_static(config, booted)] == ["192.168.60.10", "192.168.60.11"]
     server = inventory_data(config, booted)["all"]["children"]["chat_servers"]["hosts"]["server"]
-    assert server["static_ip_interfaces"] == [{"interface": "eth0", "address": "192.168.60.10/24"}]
+    assert server["static_ip_interfaces"] == [{"interface": "eth0", "address": "192.168.60.10/24",
+                                                "gateway": "192.168.60.1"}]  # the default route DHCP gave
     assert moved_to_static(lab(tmp_path), management(lab(tmp_path))) == management(lab(tmp_path))
+
+
+def test_only_the_network_shared_as_management_gives_a_default_gateway(tmp_path: Path) -> None:
+    """The routed lab's networks have gateways (its router's addresses), but hosts reach other networks by their
+    static routes there: no default route is written."""
+    config = lab(tmp_path, LAB_TOPOLOGY="labs/routed.yml", LAB_MGMT_SUBNET="10.199.67.0/24")
+    children = inventory_data(config, management(config))["all"]["children"]
+    entries = [entry for group in children.values() for host in group["hosts"].values()
+               for entry in host["static_ip_interfaces"]]
+    assert entries and not [entry for entry in entries if "gateway" in entry]

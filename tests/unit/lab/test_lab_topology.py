@@ -120,6 +120,24 @@ def test_one_nic_lab_manages_hosts_over_their_lan_from_temporary_addresses() -> 
     assert from_json(to_json(managed)) == managed
 
 
+def test_one_nic_hosts_default_route_is_their_networks_gateway_unless_they_hold_it() -> None:
+    onenic = topo.resolve(topo.read_file(LABS / "single-nic.yml"), "labs/single-nic.yml")
+    assert [str(h.interfaces[0].gateway) for h in onenic.hosts] == ["192.168.60.1", "192.168.60.1"]
+    assert from_json(to_json(onenic)) == onenic
+    data = topo.read_file(LABS / "single-nic.yml")
+    data["hosts"]["server"]["networks"] = {"lan": "192.168.60.1"}  # the server is the LAN's router itself
+    holder = topo.resolve(data, "labs/single-nic.yml")
+    assert [h.interfaces[0].gateway for h in holder.hosts] == [None, ipaddress.IPv4Address("192.168.60.1")]
+    del data["networks"]["lan"]["gateway"]
+    assert [h.interfaces[0].gateway for h in topo.resolve(data, "labs/single-nic.yml").hosts] == [None, None]
+
+
+def test_lab_networks_beside_management_give_no_default_route() -> None:
+    routed = topo.resolve(topo.read_file(LABS / "routed.yml"), "labs/routed.yml")
+    assert all(n.gateway for n in routed.networks)  # the router's addresses
+    assert [i for h in routed.hosts for i in h.interfaces if i.gateway] == []  # static routes instead
+
+
 def test_one_nic_lab_refuses_a_host_at_this_machines_management_address() -> None:
     onenic = topo.resolve(topo.read_file(LABS / "single-nic.yml"), "labs/single-nic.yml")
     managed = topo.with_management(onenic, ipaddress.IPv4Network("10.199.56.0/24"))

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
+import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from repo_paths import REPO
 
 from lab.config import configure, up_request
 from lab.errors import LabError
 from lab.images import box
 from lab.images.box import box_metadata, inputs_hash, mbr, parse_box_list
 from lab.providers.libvirt.provider import (
+    DNSMASQ_XMLNS,
     LibvirtLab,
     boot_failure,
     interface_with_mac,
@@ -206,3 +211,58 @@ def test_a_one_nic_vm_lab_reserves_each_hosts_temporary_address_for_its_fixed_ma
     assert "<ip address='192.168.60.254' netmask='255.255.255.0'>" in xml
     assert "<range start='192.168.60.100' end='192.168.60.101'/>" in xml
     assert f"<host mac='{macs['client1']}' name='client1' ip='192.168.60.101'/>" in xml
+
+
+def one_nic_network_xml(tmp_path: Path, topology: Path) -> str:
+    config = configure(up_request({"LAB_TOPOLOGY": str(topology), "LAB_NAME": "vmd9"}, root=tmp_path), "libvirt")
+    router = config.topology.network("lan").gateway
+    return shared_network_xml("vmd9-lan", config.mgmt_gateway,
+                              [(h.name, management_mac("vmd9", h.name), h.mgmt_address.ip)
+                               for h in config.hosts if h.mgmt_address], router)
+
+
+def dnsmasq_options(xml: str) -> list[str]:
+    return [option.get("value", "") for option in ET.fromstring(xml).iter(f"{{{DNSMASQ_XMLNS}}}option")]
+
+
+def test_a_one_nic_vm_networks_gateway_is_the_router_its_dhcp_gives_the_reserved_hosts(tmp_path: Path) -> None:
+    xml = one_nic_network_xml(tmp_path, Path("labs/single-nic.yml"))
+    # tagged 'known' (a host with a reservation): dnsmasq prefers it to libvirt's untagged, empty dhcp-option=3
+    assert dnsmasq_options(xml) == ["dhcp-option=tag:known,option:router,192.168.60.1"]
+    assert ET.fromstring(xml).find("forward") is None  # still isolated
+    if shutil.which("virt-xml-validate") and shutil.which("xmllint"):  # libvirt's own schema accepts it
+        path = tmp_path / "network.xml"
+        path.write_text(xml)
+        check = subprocess.run(["virt-xml-validate", str(path), "network"], capture_output=True, text=True,
+                               check=False, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_one_nic_vm_network_without_a_gateway_offers_no_router(tmp_path: Path) -> None:
+    topology = tmp_path / "no-gateway.yml"
+    text = (REPO / "labs" / "single-nic.yml").read_text()
+    topology.write_text("\n".join(line for line in text.splitlines() if "gateway:" not in line))
+    xml = one_nic_network_xml(tmp_path, topology)
+    assert dnsmasq_options(xml) == [] and "dnsmasq" not in xml  # libvirt's empty option 3 stays: no router
+
+
+BRIDGED_DOMIFLIST = """\
+ Interface   Type      Source        Model    MAC
+-----------------------------------------------------------------
+ vnet4       network   vmnet-mgmt    virtio   52:54:00:7b:78:a5
+ vnet5       bridge    brvmnet0      virtio   52:54:00:11:22:33
+"""
+
+
+def test_a_vm_nic_on_an_existing_bridge_is_found_by_that_bridge(tmp_path: Path) -> None:
+    """A public network's NIC is an <interface type='bridge'> whose source is the bridge itself, not a libvirt
+    network: the provider finds its MAC (and so its name in the guest) and captures on that bridge."""
+    topology = tmp_path / "bridged.yml"
+    topology.write_text("name: vmnet\nnetworks: {lan: {subnet: 192.168.171.0/24, bridge: brvmnet0}}\n"
+                        "hosts: {server: {role: chat_server, networks: [lan]}}\n")
+    config = configure(up_request({"LAB_TOPOLOGY": str(topology)}, root=tmp_path), "libvirt")
+    lab = LibvirtLab(config, log=lambda _: None)
+    assert lab.nic_sources == {"lan": "brvmnet0"}
+    assert mac_on_network(BRIDGED_DOMIFLIST, lab.nic_sources["lan"]) == "52:54:00:11:22:33"
+    assert mac_on_network(BRIDGED_DOMIFLIST, lab.networks["lan"]) is None  # no libvirt network of that name
+    assert lab.capture_interface("lan") == "brvmnet0"

@@ -69,3 +69,29 @@ def test_vagrantfile_makes_the_one_nic_labs_network_vagrants_management_network(
     assert vagrant(tmp_path, state, "validate").returncode == 0
     listing = vagrant(tmp_path, state, "status")
     assert "\nserver " in listing.stdout and "\nclient1 " in listing.stdout, listing.stdout + listing.stderr
+
+
+LIBVIRT_SOCKET = Path("/var/run/libvirt/libvirt-sock")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not LIBVIRT_SOCKET.exists(),
+                    reason="needs root and a running libvirtd (a VM lab starts it): vagrant-libvirt asks it for the "
+                           "machine's devices when it validates a public network")
+def test_vagrantfile_puts_a_network_with_a_bridge_on_that_bridge_and_vagrant_checks_it_exists(tmp_path: Path) -> None:
+    """A lab network on an existing bridge is a public network on that bridge: vagrant-libvirt's validation
+    refuses it while the bridge is missing and accepts it once there is one (in a network namespace of the test's
+    own: nothing on this machine changes)."""
+    topology = tmp_path / "bridged.yml"
+    topology.write_text("name: vmbr\nnetworks: {lan: {subnet: 192.168.171.0/24, bridge: brvmbrtest0}}\n"
+                        "hosts: {server: {role: chat_server, networks: [lan]},\n"
+                        "        client: {role: chat_client, networks: [lan], count: 1}}\n")
+    state = state_file(tmp_path, LAB_TOPOLOGY=str(topology))
+    env = {**os.environ, "VAGRANT_CWD": str(VAGRANT_DIR), "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot"),
+           "VAGRANT_CHECKPOINT_DISABLE": "1", "LAB_STATE": str(state)}
+    script = ("vagrant validate --no-color; echo \"missing=$?\"; ip link add brvmbrtest0 type bridge; "
+              "vagrant validate --no-color; echo \"present=$?\"")
+    result = subprocess.run(["unshare", "--net", "sh", "-c", script], env=env, capture_output=True, text=True,
+                            timeout=240, check=False)
+    output = result.stdout + result.stderr
+    assert "missing=1" in output and "host device 'brvmbrtest0' which does not exist" in output, output
+    assert "present=0" in output, output
