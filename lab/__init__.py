@@ -46,6 +46,8 @@ in a circle (tests/unit/lab/test_lab_layers.py checks it).
 6. runs against a lab
 - ``provision``: the Ansible (Mitogen) and pytest runs, as steps
 - ``pytest_hosts``: the pytest plugin that records each check's hosts
+- ``ansible_plugins.strategy.chatlab_mitogen_linear``: the lab's Ansible strategy, Mitogen's mitogen_linear
+  unpinned (loaded by Ansible, named by provision)
 7. sequences
 - ``driver``: up, down, status; the only writer of the lab's record
 8. the command line

@@ -3,8 +3,9 @@
 step whose output passes through as it comes.
 
 Mitogen for Ansible in these runs: one Python interpreter per host for the whole play instead of one per task
-(under software emulation a task's interpreter start alone takes over a second). Only the lab driver turns it on,
-through the environment of the Ansible runs it starts, and only when the `mitogen` package is importable:
+(under software emulation a task's interpreter start alone takes over a second), through the lab's own strategy
+plugin (lab/ansible_plugins/strategy): Mitogen's mitogen_linear without its CPU pinning. Only the lab driver turns
+it on, through the environment of the Ansible runs it starts, and only when the `mitogen` package is importable:
 ansible.cfg names no strategy, so `ansible-playbook` on real machines runs plain Ansible whether or not Mitogen is
 installed. LAB_MITOGEN=0 turns it off; an ANSIBLE_STRATEGY of the caller wins.
 
@@ -29,8 +30,12 @@ from lab.state import ANSIBLE_HOME, REPO, LabConfig
 
 ANSIBLE_DIR = REPO / "ansible"
 INFRA_TESTS = REPO / "tests" / "infra"
-# mitogen_linear keeps the linear strategy's semantics (run_once, handlers); mitogen_free runs run_once tasks per host
-STRATEGY = "mitogen_linear"
+# mitogen_linear keeps the linear strategy's semantics (run_once, handlers); mitogen_free runs run_once tasks per host.
+# The lab's plugin is mitogen_linear with every process left to the kernel's scheduler: Mitogen's own CPU pinning put
+# all of a run's controller work on one CPU of this machine's two (the plugin's docstring).
+STRATEGY = "chatlab_mitogen_linear"
+STRATEGY_PLUGINS = REPO / "lab" / "ansible_plugins" / "strategy"
+MITOGEN_STRATEGY = "mitogen_linear"  # what the lab's plugin extends
 # Mitogen's connection timeout covers SSH and its interpreter's start on the host, and at a play's first task
 # every host's interpreter is started through one multiplexer process at once: the hosts' first results arrive
 # together, after a time that grows with the hosts and the machine's load (21 containers: 3.8 s on a fairly quiet
@@ -59,12 +64,12 @@ def ansible_forks(hosts: int) -> int:
 
 
 def strategy_plugins() -> Path | None:
-    """The directory of Mitogen's Ansible strategy plugins, or None when Mitogen is not installed."""
+    """The directory of the lab's strategy plugin, or None when Mitogen (with its mitogen_linear) is not installed."""
     spec = importlib.util.find_spec("ansible_mitogen")
     if spec is None or not spec.submodule_search_locations:
         return None
-    directory = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
-    return directory if (directory / f"{STRATEGY}.py").is_file() else None
+    mitogen_plugins = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return STRATEGY_PLUGINS if (mitogen_plugins / f"{MITOGEN_STRATEGY}.py").is_file() else None
 
 
 def mitogen_env(environ: Mapping[str, str], plugins: Path | None, hosts: int = 1,
@@ -83,7 +88,7 @@ def describe(env: Mapping[str, str]) -> str:
     """One phrase for the log: which strategy the lab's Ansible runs use."""
     strategy = env.get("ANSIBLE_STRATEGY")
     if strategy == STRATEGY:
-        return f"Ansible with Mitogen ({STRATEGY}; LAB_MITOGEN=0 for plain Ansible)"
+        return f"Ansible with Mitogen ({STRATEGY}: {MITOGEN_STRATEGY}, unpinned; LAB_MITOGEN=0 for plain Ansible)"
     if strategy:
         return f"Ansible strategy {strategy} (ANSIBLE_STRATEGY)"
     return "plain Ansible (Mitogen is not installed, or LAB_MITOGEN=0)"

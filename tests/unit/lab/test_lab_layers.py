@@ -18,7 +18,7 @@ LAB_LAYERS: tuple[tuple[str, ...], ...] = (
     ("lab.plumbing",),
     ("lab.images", "lab.outputs"),
     ("lab.providers", "lab.ops"),
-    ("lab.provision", "lab.pytest_hosts"),
+    ("lab.provision", "lab.pytest_hosts", "lab.ansible_plugins"),
     ("lab.driver",),
     ("lab.cli", "lab.__main__"),
 )

@@ -4,6 +4,7 @@ and Mitogen really runs a play under the pinned ansible-core."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,43 @@ def test_mitogen_runs_a_play_under_the_pinned_ansible_core(tmp_path: Path) -> No
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert '"msg": "mitogen-ran"' in done.stdout or "msg: mitogen-ran" in done.stdout, done.stdout[-2000:]
+
+
+def test_the_lab_strategy_leaves_the_controller_and_the_hosts_commands_on_every_cpu(tmp_path: Path) -> None:
+    """Mitogen's own mitogen_linear pins the workers (which evaluate a lookup) to one CPU of a 2- or 3-CPU machine,
+    and the commands it starts there too; the lab's strategy pins nothing."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip(f"this process may use {len(allowed)} CPU: nothing to pin apart")
+    plugins = strategy_plugins()
+    if plugins is None:
+        pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+                        "    - ansible.builtin.command: grep Cpus_allowed_list /proc/self/status\n"
+                        "      register: module_cpus\n"
+                        "    - ansible.builtin.debug:\n"
+                        "        msg: \"CPUS worker={{ lookup('ansible.builtin.pipe', 'grep Cpus_allowed_list "
+                        "/proc/self/status') | split | last }} command={{ module_cpus.stdout.split() | last }}\"\n")
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
+           **mitogen_env({}, plugins)}
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    seen = re.search(r"CPUS worker=(\S+) command=(\S+?)\"?$", done.stdout, re.MULTILINE)
+    assert seen is not None, done.stdout[-2000:]
+    expected = cpu_list(allowed)
+    assert (seen[1], seen[2]) == (expected, expected), f"allowed here {expected}; worker, command: {seen.groups()}"
+
+
+def cpu_list(cpus: set[int]) -> str:
+    """The kernel's Cpus_allowed_list form of a set of CPUs: ranges, e.g. 0-1,4."""
+    ranges: list[str] = []
+    for cpu in sorted(cpus):
+        if ranges and cpu - 1 in cpus:
+            start = ranges[-1].split("-")[0]
+            ranges[-1] = f"{start}-{cpu}"
+        else:
+            ranges.append(str(cpu))
+    return ",".join(ranges)

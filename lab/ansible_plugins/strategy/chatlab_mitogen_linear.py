@@ -1,0 +1,22 @@
+"""Mitogen's mitogen_linear strategy without Mitogen's CPU pinning: the strategy of the lab's Ansible runs
+(lab/provision.py).
+
+Mitogen pins the processes of a run to CPUs (ansible_mitogen.affinity): on a machine with 2 or 3 CPUs its
+multiplexer to CPU 0, and Ansible's top-level process, every worker (one forked per task and host) and every SSH
+client to CPU 1, whatever else runs. Ansible's controller work is most of a lab run's cost, so a run used one CPU of
+two, and the checks' two runs side by side (the idempotence rerun and check mode) shared that one CPU. Mitogen's own
+no-op policy, set before the run starts, leaves every process to the kernel's scheduler; the rest is mitogen_linear.
+
+Reference: docs/ansible.md#mitogen
+"""
+
+from __future__ import annotations
+
+import ansible_mitogen.affinity
+from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as MitogenLinear
+
+ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()  # pins nothing
+
+
+class StrategyModule(MitogenLinear):
+    """mitogen_linear, each process on any CPU."""
