@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -107,10 +108,19 @@ def journal_script(unit: str, follow: bool, lines: int) -> str:
 def show_journal(config: LabConfig, connection: Connection, unit: str, follow: bool, lines: int) -> int:
     """Prints a unit's journal on a host (and follows it until Ctrl-C with follow); the exit status of journalctl."""
     args = [*connection_command(config, connection), as_root(journal_script(unit, follow, lines), connection.user)]
+    interrupted = False
+
+    def note_interrupt(signum: int, frame: object) -> None:  # Ctrl-C reaches ssh too: wait for it to end
+        nonlocal interrupted
+        interrupted = True
+
+    previous = signal.signal(signal.SIGINT, note_interrupt)
     try:
         code = subprocess.run(args, check=False).returncode
-    except KeyboardInterrupt:
-        return 0  # the end of following
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        return 0  # the end of following (ssh itself then exits 255 or by the signal, whichever comes first)
     if code == NOT_A_UNIT_EXIT:
         raise LabError(f"{connection.host} has no unit {unit!r}")
     return code
