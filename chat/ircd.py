@@ -489,7 +489,7 @@ class IrcDialect:
                     (room.operators.add if adding else room.operators.discard)(member)
                     change = irc.format_message(client.source, "MODE", room.name,
                                                 f"{'+' if adding else '-'}{irc.OPERATOR_MODE}", member.nick)
-                    self.server._fan_out(room, None, b"", self.encode(change))
+                    self.server.broadcast(room, None, "", change)
 
     # --- messages ----------------------------------------------------------------------------------
 

@@ -788,8 +788,8 @@ class ChatServer:
 
     def broadcast(self, room: Room, sender: Member | None, line: str, irc_line: str) -> None:
         """Queue an event for every member of a room but the sender: ``line`` for line clients,
-        ``irc_line`` for IRC clients."""
-        self._fan_out(room, sender, _encode(line, self.config.max_line), self.irc.encode(irc_line))
+        ``irc_line`` for IRC clients (an empty ``line``: nothing for line clients, e.g. a channel mode change)."""
+        self._fan_out(room, sender, _encode(line, self.config.max_line) if line else b"", self.irc.encode(irc_line))
 
     def tell_neighbours(self, client: Client, rooms: list[Room], line_for: Callable[[Room], str],
                         irc_line: str) -> None:
