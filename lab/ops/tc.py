@@ -13,7 +13,6 @@ the provider's hosts are and keeps the conditions in force in .lab/NAME/tc.json.
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -21,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lab import links
-from lab.conditions import ConditionError, Port, Shaping
+from lab.conditions import ConditionError, Port
 from lab.conditions import to_json as conditions_json
 from lab.errors import LabError
 from lab.links import InForce
 from lab.model import Connection, Host
-from lab.ops.remote import as_root, as_root_command
-from lab.outputs.tc_script import HostScript, clearing, host_script, machine_script, refusal
+from lab.ops.remote import as_root_command
+from lab.outputs.tc_script import HostScript, clearing, host_script, machine_script, refusal, unshaped
 from lab.plumbing.netem import NETEM_PROBE, machine_has_netem
 from lab.plumbing.ssh import connection_command
 from lab.state import LabConfig
@@ -59,18 +58,12 @@ def recorded(config: LabConfig) -> dict[str, Any]:
 
 
 # ---- where the hosts' kernel is ----------------------------------------------------------------------------------
-def _ssh_script(config: LabConfig, connection: Connection, text: str, timeout: float
-                ) -> subprocess.CompletedProcess[str]:
-    args = [*connection_command(config, connection), as_root(f"sh -c {shlex.quote(text)}", connection.user)]
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-
-
 def has_netem(config: LabConfig, connections: Mapping[str, Connection]) -> bool:
     """Whether the lab hosts' kernel has netem: this machine's for containers, a guest's for VMs (tried there)."""
     if config.provider == "nspawn":
         return machine_has_netem()
     first = next(h for h in config.topology.lab_hosts)
-    return _ssh_script(config, connections[first.name], NETEM_PROBE, timeout=APPLY_TIMEOUT_S).returncode == 0
+    return _runner(config, connections, first.name)(["sh", "-c", NETEM_PROBE], "").returncode == 0
 
 
 def _peer_of(config: LabConfig):
@@ -185,9 +178,8 @@ def apply(config: LabConfig, connections: Mapping[str, Connection], conditions: 
         problems = [p for p in pool.map(one, list(ports)) if p]
     if config.provider == "nspawn":
         every = [port for host_ports in ports.values() for port in host_ports]
-        cleared = [Port(p.device, Shaping(), p.peer) for p in every]
         problem = run_script(_runner(config, connections, None), machine_script(every, netem),
-                             machine_script(cleared, netem))
+                             machine_script(unshaped(every), netem))
         if problem:
             problems.append(f"this machine: {problem}")
     if problems:

@@ -102,8 +102,6 @@ def ifb_device(device: str) -> str:
     return f"ifb-{device}"[:15]
 
 
-
-
 @dataclass(frozen=True)
 class HostScript:
     """What one host runs: `prelude` (shell lines, often none), then one `tc -batch -` reading `batch`."""
@@ -173,9 +171,14 @@ def host_script(ports: Iterable[Port], netem: bool, had_ifb: Iterable[str] = ())
     return HostScript(tuple(prelude), tuple(batch))
 
 
+def unshaped(ports: Iterable[Port]) -> list[Port]:
+    """The same interfaces with no conditions: what a script for them clears."""
+    return [Port(p.device, Shaping(), p.peer) for p in ports]
+
+
 def clearing(ports: Iterable[Port], netem: bool) -> HostScript:
     """What clears everything the lab may have set on a host's interfaces (after a failure: run with force)."""
-    ports = [Port(p.device, Shaping(), p.peer) for p in ports]
+    ports = unshaped(ports)
     return host_script(ports, netem, had_ifb=[p.device for p in ports if p.peer is None])
 
 
