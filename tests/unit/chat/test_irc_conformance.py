@@ -22,6 +22,15 @@ def commands(lines: list[str]) -> set[str]:
     return {line.split(" ")[1] for line in lines}
 
 
+def maker_and_joiner(irc_server, irc_connect) -> tuple[IrcConn, IrcConn, list[str]]:
+    """nick1 makes #chan (so is its operator), then nick2 joins it; nick2's join replies."""
+    nick1, nick2 = irc_connect(irc_server, nick="nick1"), irc_connect(irc_server, nick="nick2")
+    nick1.send("JOIN #chan")
+    nick1.barrier()
+    nick2.send("JOIN #chan")
+    return nick1, nick2, nick2.barrier()
+
+
 def test_004_lists_the_user_and_channel_modes(irc_server, irc_connect) -> None:
     """004 is <client> <server> <version> <user modes> <channel modes> [<channel modes with a parameter>],
     the channel modes not empty."""
@@ -35,11 +44,7 @@ def test_004_lists_the_user_and_channel_modes(irc_server, irc_connect) -> None:
 
 
 def test_the_creator_of_a_channel_is_its_operator_in_names(irc_server, irc_connect) -> None:
-    nick1, nick2 = irc_connect(irc_server, nick="nick1"), irc_connect(irc_server, nick="nick2")
-    nick1.send("JOIN #chan")
-    nick1.barrier()
-    nick2.send("JOIN #chan")
-    joined = nick2.barrier()
+    nick1, _nick2, joined = maker_and_joiner(irc_server, irc_connect)
     assert [params(line) for line in joined if " 353 " in line] == [["nick2", "=", "#chan", "@nick1 nick2"]]
     nick1.barrier()
     nick1.send("NAMES #chan")
@@ -48,11 +53,7 @@ def test_the_creator_of_a_channel_is_its_operator_in_names(irc_server, irc_conne
 
 def test_operator_status_goes_with_the_operator(irc_server, irc_connect) -> None:
     """Whoever leaves takes its status along; the channel keeps no operator until it is made anew."""
-    nick1, nick2 = irc_connect(irc_server, nick="nick1"), irc_connect(irc_server, nick="nick2")
-    nick1.send("JOIN #chan")
-    nick1.barrier()
-    nick2.send("JOIN #chan")
-    nick2.barrier()
+    nick1, nick2, _ = maker_and_joiner(irc_server, irc_connect)
     nick1.send("PART #chan")
     nick1.barrier()
     nick2.send("NAMES #chan")
@@ -60,11 +61,7 @@ def test_operator_status_goes_with_the_operator(irc_server, irc_connect) -> None
 
 
 def test_mode_o_by_an_operator_gives_and_takes_operator_status(irc_server, irc_connect) -> None:
-    nick1, nick2 = irc_connect(irc_server, nick="nick1"), irc_connect(irc_server, nick="nick2")
-    nick1.send("JOIN #chan")
-    nick1.barrier()
-    nick2.send("JOIN #chan")
-    nick2.barrier()
+    nick1, nick2, _ = maker_and_joiner(irc_server, irc_connect)
     nick1.barrier()
     nick2.send("MODE #chan +o nick2")
     assert nick2.barrier() == [f"{S} 482 nick2 #chan :You're not channel operator"]

@@ -67,18 +67,9 @@ def test_plain_ansible_without_mitogen_or_when_turned_off_or_another_strategy_is
 
 def test_mitogen_runs_a_play_under_the_pinned_ansible_core(tmp_path: Path) -> None:
     """ansible-core refuses an unknown strategy, and Mitogen refuses an ansible-core it does not support."""
-    plugins = strategy_plugins()
-    if plugins is None:
-        pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
-    playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-                        "    - ansible.builtin.command: echo mitogen-ran\n      register: echoed\n"
-                        "    - ansible.builtin.debug:\n        msg: \"{{ echoed.stdout }}\"\n")
-    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
-           **mitogen_env({}, plugins)}
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = _play_with_the_lab_strategy(tmp_path,
+                                       "    - ansible.builtin.command: echo mitogen-ran\n      register: echoed\n"
+                                       "    - ansible.builtin.debug:\n        msg: \"{{ echoed.stdout }}\"\n")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert '"msg": "mitogen-ran"' in done.stdout or "msg: mitogen-ran" in done.stdout, done.stdout[-2000:]
 
@@ -89,21 +80,12 @@ def test_the_lab_strategy_leaves_the_controller_and_the_hosts_commands_on_every_
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2:
         pytest.skip(f"this process may use {len(allowed)} CPU: nothing to pin apart")
-    plugins = strategy_plugins()
-    if plugins is None:
-        pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
-    playbook = tmp_path / "play.yml"
-    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
-                        "    - ansible.builtin.command: grep Cpus_allowed_list /proc/self/status\n"
-                        "      register: module_cpus\n"
-                        "    - ansible.builtin.debug:\n"
-                        "        msg: \"CPUS worker={{ lookup('ansible.builtin.pipe', 'grep Cpus_allowed_list "
-                        "/proc/self/status') | split | last }} command={{ module_cpus.stdout.split() | last }}\"\n")
-    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
-           **mitogen_env({}, plugins)}
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = _play_with_the_lab_strategy(
+        tmp_path, "    - ansible.builtin.command: grep Cpus_allowed_list /proc/self/status\n"
+                  "      register: module_cpus\n"
+                  "    - ansible.builtin.debug:\n"
+                  "        msg: \"CPUS worker={{ lookup('ansible.builtin.pipe', 'grep Cpus_allowed_list "
+                  "/proc/self/status') | split | last }} command={{ module_cpus.stdout.split() | last }}\"\n")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     seen = re.search(r"CPUS worker=(\S+) command=(\S+?)\"?$", done.stdout, re.MULTILINE)
     assert seen is not None, done.stdout[-2000:]
@@ -121,3 +103,17 @@ def cpu_list(cpus: set[int]) -> str:
         else:
             ranges.append(str(cpu))
     return ",".join(ranges)
+
+
+def _play_with_the_lab_strategy(tmp_path: Path, tasks: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on localhost with the lab's strategy (as lab.provision sets it up): `tasks` as YAML lines."""
+    plugins = strategy_plugins()
+    if plugins is None:
+        pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
+    env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
+           **mitogen_env({}, plugins)}
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
