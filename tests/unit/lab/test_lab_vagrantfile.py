@@ -14,6 +14,7 @@ from repo_paths import REPO
 
 from lab.config import configure, up_request
 from lab.model import to_json
+from lab.providers.libvirt.tools import ensure_libvirtd
 
 VAGRANT_DIR = REPO / "vagrant"
 
@@ -71,12 +72,17 @@ def test_vagrantfile_makes_the_one_nic_labs_network_vagrants_management_network(
     assert "\nserver " in listing.stdout and "\nclient1 " in listing.stdout, listing.stdout + listing.stderr
 
 
-LIBVIRT_SOCKET = Path("/var/run/libvirt/libvirt-sock")
+@pytest.fixture
+def libvirtd() -> None:
+    """libvirtd answering, started the way a VM lab starts it: vagrant-libvirt asks it for the machine's devices
+    when it validates a public network (a socket file alone proves nothing: one is left behind by a dead daemon)."""
+    if os.geteuid() != 0 or shutil.which("libvirtd") is None:
+        pytest.skip("needs root and libvirtd installed (tools/install-deps vm): vagrant-libvirt asks libvirtd for "
+                    "the machine's devices when it validates a public network")
+    ensure_libvirtd(lambda line: None)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not LIBVIRT_SOCKET.exists(),
-                    reason="needs root and a running libvirtd (a VM lab starts it): vagrant-libvirt asks it for the "
-                           "machine's devices when it validates a public network")
+@pytest.mark.usefixtures("libvirtd")
 def test_vagrantfile_puts_a_network_with_a_bridge_on_that_bridge_and_vagrant_checks_it_exists(tmp_path: Path) -> None:
     """A lab network on an existing bridge is a public network on that bridge: vagrant-libvirt's validation
     refuses it while the bridge is missing and accepts it once there is one (in a network namespace of the test's
