@@ -365,8 +365,9 @@ class IrcDialect:
             self.reply(client, irc.ERR_NOTONCHANNEL, room.name, "You're not on that channel")
         elif len(message.params) < 2:
             self._send_topic(client, room)
-        else:
-            self.server.set_topic(room, client, message.params[1][: irc.TOPICLEN])
+        elif (topic := message.params[1][: irc.TOPICLEN]) != room.topic:
+            # the same text again changes nothing, so nobody is told (Modern: TOPIC goes out on a change)
+            self.server.set_topic(room, client, topic)
 
     def _send_topic(self, client: Client, room: Room) -> None:
         if not room.topic:

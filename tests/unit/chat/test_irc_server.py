@@ -209,6 +209,24 @@ def test_privmsg_and_notice_to_channel_and_nick_with_their_errors(irc_server, ir
     assert a.line() == f"{S} 412 a :No text to send"
 
 
+def test_topic_set_to_what_it_is_is_no_change_and_tells_no_one(irc_server, irc_connect) -> None:
+    """Modern: the room hears TOPIC when the topic is changed or cleared; the same text again is neither."""
+    a, b = irc_connect(irc_server, nick="a"), irc_connect(irc_server, nick="b")
+    for conn in (a, b):
+        conn.send("JOIN #same")
+        conn.numeric("366")
+    a.barrier()
+    a.send("TOPIC #same :T0P1C")
+    assert a.line() == ":a!user@127.0.0.1 TOPIC #same :T0P1C"
+    assert b.expect(lambda text: "TOPIC" in text) == ":a!user@127.0.0.1 TOPIC #same :T0P1C"
+    a.send("TOPIC #same :T0P1C")
+    assert a.barrier() == [] and b.barrier() == []
+    a.send("TOPIC #same :")
+    assert a.line() == ":a!user@127.0.0.1 TOPIC #same :"
+    a.send("TOPIC #same :")  # clearing what is already clear
+    assert a.barrier() == []
+
+
 def test_who_list_topic_and_mode(irc_server, irc_connect) -> None:
     a = irc_connect(irc_server, nick="a")
     a.send("JOIN #room")
