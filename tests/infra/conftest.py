@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import testinfra
 from lab_hosts import LabHost, LabInterface
-from site_runs import ConvergedRuns
+from site_runs import ConvergedRuns, one_of_each_kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,8 +124,9 @@ def chat_address(inventory_data: dict[str, Any], server: LabHost) -> ipaddress.I
 
 
 @pytest.fixture(scope="session")
-def converged_runs(inventory: Path) -> Iterator[ConvergedRuns]:
-    runs = ConvergedRuns(inventory)
+def converged_runs(inventory: Path, inventory_data: dict[str, Any]) -> Iterator[ConvergedRuns]:
+    groups = {group: _group(inventory_data, group) for group in ("chat_servers", "chat_clients", "routers", "plain")}
+    runs = ConvergedRuns(inventory, one_of_each_kind(groups, inventory_data["_meta"]["hostvars"]))
     yield runs
     runs.close()
 
