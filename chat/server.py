@@ -228,13 +228,17 @@ class ChatServer:
         return self.address
 
     async def serve(self, *, handle_signals: bool = False) -> None:
-        """Start, run until stop() (or SIGTERM/SIGINT with handle_signals), then shut down."""
-        await self.start()
+        """Start, run until stop() (or SIGTERM/SIGINT/SIGHUP with handle_signals), then shut down.
+
+        The signals are handled before the first listener serves: the line listener serves while the IRC listener
+        is being made, and a client served then would meet a process that a SIGTERM kills outright, without the
+        shutdown notice. A signal that comes while start() runs shuts the server down once it has started."""
         if handle_signals:
-            assert self._loop is not None
+            loop = asyncio.get_running_loop()
             # SIGHUP too: a server run from a terminal that closes says goodbye to its clients and exits.
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                self._loop.add_signal_handler(sig, self._signalled, sig)
+                loop.add_signal_handler(sig, self._signalled, sig)
+        await self.start()
         await self.serve_until_stopped()
 
     async def serve_until_stopped(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -12,12 +13,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from chat_helpers import CHAT_WAIT, ChatConn, PipeLines
 from repo_paths import REPO
 
-from chat.server import RESERVED_FILES
+from chat.server import RESERVED_FILES, ChatServer, Config
 
 SHUTDOWN_WAIT = 30.0  # seconds: a deadline for the exit (SHUTDOWN_GRACE is 1.5 s), never a measure of it
 
@@ -81,6 +83,33 @@ def test_signal_tells_clients_and_exits_0_as_soon_as_they_took_it(chat_process: 
     assert any(line.endswith(f"INFO {sig.name}: shutting down") for line in log), log
     assert sum("disconnected (server shutdown)" in line for line in log) == 2, log
     assert not any("did not take the shutdown notice in time" in line for line in log), log
+
+
+def test_signals_are_handled_before_a_listener_serves() -> None:
+    """serve() in this process: each listener is made (and serves) only once SIGTERM has the server's handler.
+    The line listener serves while the IRC listener is being made; a client served in that window met a process
+    that SIGTERM killed outright, without the notice (the test above failed so in CI, once in many runs)."""
+    handled_when_listening: list[bool] = []
+
+    async def serve_and_stop() -> None:
+        loop = asyncio.get_running_loop()
+        create_server = loop.create_server
+
+        async def observed_create_server(*args: Any, **kwargs: Any) -> asyncio.Server:
+            handled_when_listening.append(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+            return await create_server(*args, **kwargs)
+
+        loop.create_server = observed_create_server  # type: ignore[method-assign]
+        server = ChatServer(Config(host="127.0.0.1", port=0, irc_port=0))
+        serving = asyncio.create_task(server.serve(handle_signals=True))
+        while server.irc_address is None:
+            await asyncio.sleep(0.01)
+        server.stop()
+        await asyncio.wait_for(serving, SHUTDOWN_WAIT)
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    asyncio.run(serve_and_stop())  # closing the loop gives SIGTERM its default back
+    assert handled_when_listening == [True, True]
 
 
 def test_shutdown_does_not_wait_for_a_client_that_does_not_read() -> None:
