@@ -49,6 +49,14 @@ class IrcConn(ChatConn):
         return self.until(lambda text: text.split(" ")[1:2] in (["376"], ["422"]))
 
 
+def join_one_channel(channel: str, *conns: IrcConn) -> None:
+    """Each of ``conns`` joins ``channel`` in turn (up to its 366); then the first one has seen the others' JOINs."""
+    for conn in conns:
+        conn.send(f"JOIN {channel}")
+        conn.numeric("366")
+    conns[0].barrier()
+
+
 def irc_port(server: ChatServerThread) -> int:
     address = server.server.irc_address
     assert address is not None, "the test server has no IRC listener"

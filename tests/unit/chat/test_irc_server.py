@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from chat_helpers import CHAT_WAIT
-from irc_helpers import SERVER, IrcConn, irc_port
+from irc_helpers import SERVER, IrcConn, irc_port, join_one_channel
 
 S = f":{SERVER}"
 
@@ -182,10 +182,7 @@ def test_join_stops_at_chanlimit(irc_server, irc_connect) -> None:
 def test_privmsg_and_notice_to_channel_and_nick_with_their_errors(irc_server, irc_connect) -> None:
     a = irc_connect(irc_server, nick="a")
     b = irc_connect(irc_server, nick="b")
-    for conn in (a, b):
-        conn.send("JOIN #talk")
-        conn.numeric("366")
-    a.barrier()
+    join_one_channel("#talk", a, b)
     a.send("PRIVMSG #talk :hello there")
     assert b.line() == ":a!user@127.0.0.1 PRIVMSG #talk :hello there"
     a.send("NOTICE #talk :a notice")
@@ -212,10 +209,7 @@ def test_privmsg_and_notice_to_channel_and_nick_with_their_errors(irc_server, ir
 def test_topic_set_to_what_it_is_is_no_change_and_tells_no_one(irc_server, irc_connect) -> None:
     """Modern: the room hears TOPIC when the topic is changed or cleared; the same text again is neither."""
     a, b = irc_connect(irc_server, nick="a"), irc_connect(irc_server, nick="b")
-    for conn in (a, b):
-        conn.send("JOIN #same")
-        conn.numeric("366")
-    a.barrier()
+    join_one_channel("#same", a, b)
     a.send("TOPIC #same :T0P1C")
     assert a.line() == ":a!user@127.0.0.1 TOPIC #same :T0P1C"
     assert b.expect(lambda text: "TOPIC" in text) == ":a!user@127.0.0.1 TOPIC #same :T0P1C"
@@ -360,10 +354,7 @@ def test_formatting_passes_between_irc_clients_and_is_stripped_for_line_clients(
     line = chat_connect(irc_server.port, nick="liner", room="#fmt")
     a = irc_connect(irc_server, nick="a")
     b = irc_connect(irc_server, nick="b")
-    for conn in (a, b):
-        conn.send("JOIN #fmt")
-        conn.numeric("366")
-    a.barrier()
+    join_one_channel("#fmt", a, b)
     text = "\x02bold\x02 \x0304,12red\x03 \x1ditalic\x1d \x1funder\x1f \x16rev\x0f end"
     a.send(f"PRIVMSG #fmt :{text}")
     assert b.expect(lambda t: "PRIVMSG" in t) == f":a!user@127.0.0.1 PRIVMSG #fmt :{text}"
@@ -374,10 +365,7 @@ def test_nul_and_invalid_utf8_are_replaced_never_dropped(irc_server, irc_connect
     line = chat_connect(irc_server.port, nick="liner", room="#bytes")
     a = irc_connect(irc_server, nick="a")
     b = irc_connect(irc_server, nick="b")
-    for conn in (a, b):
-        conn.send("JOIN #bytes")
-        conn.numeric("366")
-    a.barrier()
+    join_one_channel("#bytes", a, b)
     a.send(b"PRIVMSG #bytes :nul\x00here caf\xe9 cr\rhere\r\n")
     replaced = "nul\ufffdhere caf\ufffd cr\ufffdhere"
     assert b.expect(lambda t: "PRIVMSG" in t) == f":a!user@127.0.0.1 PRIVMSG #bytes :{replaced}"
