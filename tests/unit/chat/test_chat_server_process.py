@@ -102,12 +102,12 @@ def test_signals_are_handled_before_a_listener_serves() -> None:
         loop.create_server = observed_create_server  # type: ignore[method-assign]
         server = ChatServer(Config(host="127.0.0.1", port=0, irc_port=0))
         serving = asyncio.create_task(server.serve(handle_signals=True))
-        while server.irc_address is None:
+        while server.irc_address is None and not serving.done():  # a start that fails ends the wait
             await asyncio.sleep(0.01)
         server.stop()
-        await asyncio.wait_for(serving, SHUTDOWN_WAIT)
+        await asyncio.wait_for(serving, SHUTDOWN_WAIT)  # raises what a failed start raised
 
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "SIGTERM must start with its default disposition here"
     asyncio.run(serve_and_stop())  # closing the loop gives SIGTERM its default back
     assert handled_when_listening == [True, True]
 
