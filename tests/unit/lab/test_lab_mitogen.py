@@ -93,6 +93,24 @@ def test_the_lab_strategy_leaves_the_controller_and_the_hosts_commands_on_every_
     assert (seen[1], seen[2]) == (expected, expected), f"allowed here {expected}; worker, command: {seen.groups()}"
 
 
+def test_the_lab_strategy_forks_each_worker_with_the_controllers_objects_frozen(tmp_path: Path) -> None:
+    """A worker's collector then leaves the inherited heap alone (its pages stay shared); the lookup runs in the
+    worker, a command on the host would not."""
+    lookups = tmp_path / "lookup_plugins"
+    lookups.mkdir()
+    (lookups / "frozen_objects.py").write_text(
+        "import gc\nfrom ansible.plugins.lookup import LookupBase\n\n\n"
+        "class LookupModule(LookupBase):\n    def run(self, terms, variables=None, **kwargs):\n"
+        "        return [gc.get_freeze_count()]\n")
+    done = _play_with_the_lab_strategy(
+        tmp_path, "    - ansible.builtin.debug:\n        msg: \"FROZEN {{ lookup('frozen_objects') }}\"\n",
+        ANSIBLE_LOOKUP_PLUGINS=str(lookups))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    seen = re.search(r"FROZEN (\d+)", done.stdout)
+    assert seen is not None, done.stdout[-2000:]
+    assert int(seen[1]) > 10_000, f"the worker inherited {seen[1]} frozen objects"
+
+
 def cpu_list(cpus: set[int]) -> str:
     """The kernel's Cpus_allowed_list form of a set of CPUs: ranges, e.g. 0-1,4."""
     ranges: list[str] = []
@@ -105,15 +123,16 @@ def cpu_list(cpus: set[int]) -> str:
     return ",".join(ranges)
 
 
-def _play_with_the_lab_strategy(tmp_path: Path, tasks: str) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook on localhost with the lab's strategy (as lab.provision sets it up): `tasks` as YAML lines."""
+def _play_with_the_lab_strategy(tmp_path: Path, tasks: str, **more_env: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on localhost with the lab's strategy (as lab.provision sets it up): `tasks` as YAML lines,
+    `more_env` added to its environment."""
     plugins = strategy_plugins()
     if plugins is None:
         pytest.fail("mitogen is not installed in this venv (it is a dev dependency: make venv)")
     playbook = tmp_path / "play.yml"
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
     env = {**os.environ, "ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_NOCOLOR": "1",
-           **mitogen_env({}, plugins)}
+           **mitogen_env({}, plugins), **more_env}
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
