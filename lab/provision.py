@@ -139,10 +139,11 @@ def provision(config: LabConfig) -> None:
 
 def check(config: LabConfig, *, drills: bool = True) -> None:
     """The cross-host checks; without `drills`, not the fault drills (tests marked disruptive: they change the
-    lab and put it back, and take the longest), which `lab up` leaves to `lab test`."""
+    lab and put it back, and take the longest), which `lab up` leaves to `lab test`, and the idempotence rerun of
+    site.yml on one host of each kind instead of every host (tests/infra/site_runs.py says why)."""
     results = config.results_path  # JUnit XML for a CI, and a table of it after pytest's own summary
     results.unlink(missing_ok=True)
-    selection = [] if drills else ["-m", "not disruptive"]
+    selection = ["--rerun-on=every-host"] if drills else ["-m", "not disruptive", "--rerun-on=one-of-each-kind"]
     step = "cross-host checks (pytest tests/infra)" if drills else \
         "cross-host checks (pytest tests/infra; the fault drills: make lab-test)"
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import testinfra
 from lab_hosts import LabHost, LabInterface
-from site_runs import ConvergedRuns, one_of_each_kind
+from site_runs import RERUN_SCOPES, ConvergedRuns, one_of_each_kind
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +41,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--inventory", default=os.environ.get("CHATLAB_INVENTORY"),
                      help="Ansible inventory of the hosts to check (default: $CHATLAB_INVENTORY)")
+    parser.addoption("--rerun-on", choices=RERUN_SCOPES, default="every-host",
+                     help="the idempotence rerun of site.yml on every host (the default), or on one host of each "
+                          "kind, as check mode ('lab up': each lab's hosts were provisioned by the same run)")
 
 
 @pytest.fixture(scope="session")
@@ -124,9 +127,13 @@ def chat_address(inventory_data: dict[str, Any], server: LabHost) -> ipaddress.I
 
 
 @pytest.fixture(scope="session")
-def converged_runs(inventory: Path, inventory_data: dict[str, Any]) -> Iterator[ConvergedRuns]:
+def converged_runs(pytestconfig: pytest.Config, inventory: Path,
+                   inventory_data: dict[str, Any]) -> Iterator[ConvergedRuns]:
     groups = {group: _group(inventory_data, group) for group in ("chat_servers", "chat_clients", "routers", "plain")}
-    runs = ConvergedRuns(inventory, one_of_each_kind(groups, inventory_data["_meta"]["hostvars"]))
+    kinds = one_of_each_kind(groups, inventory_data["_meta"]["hostvars"])
+    every_host = list(dict.fromkeys(name for names in groups.values() for name in names))
+    rerun_hosts = kinds if pytestconfig.getoption("rerun_on") == "one-of-each-kind" else every_host
+    runs = ConvergedRuns(inventory, check_hosts=kinds, rerun_hosts=rerun_hosts)
     yield runs
     runs.close()
 

@@ -5,10 +5,12 @@ The rerun and the check-mode run only read a converged lab, so they run at the s
 other read-only checks (an Ansible run over the hosts is most of the checks' time). The fault drills (marked
 disruptive) change the lab, so they run after these two are done.
 
-The rerun covers every host: a second run that changes nothing anywhere. Check mode covers one host of each kind:
-whether check mode tells the truth is a property of the tasks, and hosts of the same group with the same shape of
-interfaces (names, subnets, routes, gateway) run the same tasks with the same arguments but for their addresses. A
-20-client lab's check-mode run reaches 2 hosts instead of 21.
+Check mode covers one host of each kind: whether check mode tells the truth is a property of the tasks, and hosts of
+the same group with the same shape of interfaces (names, subnets, routes, gateway) run the same tasks with the same
+arguments but for their addresses. A 20-client lab's check-mode run reaches 2 hosts instead of 21. The rerun covers
+every host (a second run that changes nothing anywhere) unless the session asks for one host of each kind
+(--rerun-on=one-of-each-kind): `lab up`, whose hosts were all provisioned by the run just before, from the same
+image, asks for it; `lab test` and the checks of real machines (make check) rerun on every host.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from repo_paths import REPO
 
 SITE = REPO / "ansible" / "site.yml"
+RERUN_SCOPES = ("every-host", "one-of-each-kind")
 
 
 class SiteRunError(Exception):
@@ -79,13 +82,15 @@ def one_of_each_kind(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str,
 
 
 class ConvergedRuns:
-    """The idempotence rerun of site.yml on every host and its check-mode run (--check --diff) on `check_hosts`,
+    """The idempotence rerun of site.yml on `rerun_hosts` and its check-mode run (--check --diff) on `check_hosts`,
     both started at once."""
 
-    def __init__(self, inventory: Path, check_hosts: Sequence[str]) -> None:
+    def __init__(self, inventory: Path, *, check_hosts: Sequence[str], rerun_hosts: Sequence[str]) -> None:
         self.check_hosts = list(check_hosts)
+        self.rerun_hosts = list(rerun_hosts)
         self._runner = ThreadPoolExecutor(max_workers=2, thread_name_prefix="site")
-        self.rerun: Future[dict[str, int]] = self._runner.submit(changed_per_host, inventory)
+        self.rerun: Future[dict[str, int]] = self._runner.submit(
+            changed_per_host, inventory, "--limit", ",".join(self.rerun_hosts))
         self.check_mode: Future[dict[str, int]] = self._runner.submit(
             changed_per_host, inventory, "--check", "--diff", "--limit", ",".join(self.check_hosts))
 

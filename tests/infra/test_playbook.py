@@ -1,5 +1,5 @@
-"""site.yml run again changes nothing, check mode says so too (on one host of each kind: site_runs.py), and it never
-cuts the branch Ansible sits on.
+"""site.yml run again changes nothing (on every host, or on one of each kind: site_runs.py), check mode says so too
+(on one host of each kind), and it never cuts the branch Ansible sits on.
 
 The rerun and the check-mode run start with the session (tests/infra/site_runs.py, conftest's converged_runs).
 """
@@ -40,6 +40,7 @@ def test_site_refuses_the_interface_ansible_uses_without_a_confirm_timeout(
 
 def test_site_rerun_reports_no_change(converged_runs: ConvergedRuns) -> None:
     changed = converged_runs.rerun.result()
+    assert sorted(changed) == sorted(converged_runs.rerun_hosts), f"the rerun ran on {sorted(changed)}"
     assert all(count == 0 for count in changed.values()), f"changed per host: {changed}"
 
 
