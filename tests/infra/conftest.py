@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import testinfra
 from lab_hosts import LabHost, LabInterface
-from site_runs import RERUN_SCOPES, ConvergedRuns, one_of_each_kind
+from site_runs import RERUN_SCOPES, ConvergedRuns, one_of_each_kind, rerun_hosts
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,10 +130,9 @@ def chat_address(inventory_data: dict[str, Any], server: LabHost) -> ipaddress.I
 def converged_runs(pytestconfig: pytest.Config, inventory: Path,
                    inventory_data: dict[str, Any]) -> Iterator[ConvergedRuns]:
     groups = {group: _group(inventory_data, group) for group in ("chat_servers", "chat_clients", "routers", "plain")}
-    kinds = one_of_each_kind(groups, inventory_data["_meta"]["hostvars"])
-    every_host = list(dict.fromkeys(name for names in groups.values() for name in names))
-    rerun_hosts = kinds if pytestconfig.getoption("rerun_on") == "one-of-each-kind" else every_host
-    runs = ConvergedRuns(inventory, check_hosts=kinds, rerun_hosts=rerun_hosts)
+    hostvars = inventory_data["_meta"]["hostvars"]
+    runs = ConvergedRuns(inventory, check_hosts=one_of_each_kind(groups, hostvars),
+                         rerun_hosts=rerun_hosts(pytestconfig.getoption("rerun_on"), groups, hostvars))
     yield runs
     runs.close()
 

@@ -81,6 +81,15 @@ def one_of_each_kind(groups: Mapping[str, Sequence[str]], hostvars: Mapping[str,
     return list(chosen.values())
 
 
+def rerun_hosts(scope: str, groups: Mapping[str, Sequence[str]],
+                hostvars: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The hosts of the idempotence rerun for a --rerun-on `scope` (RERUN_SCOPES): every host of the groups, once
+    each, in inventory order; or one host of each kind."""
+    if scope == "one-of-each-kind":
+        return one_of_each_kind(groups, hostvars)
+    return list(dict.fromkeys(name for names in groups.values() for name in names))
+
+
 class ConvergedRuns:
     """The idempotence rerun of site.yml on `rerun_hosts` and its check-mode run (--check --diff) on `check_hosts`,
     both started at once."""

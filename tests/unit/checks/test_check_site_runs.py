@@ -1,11 +1,12 @@
 """Which hosts the check-mode run of site.yml covers (tests/infra/site_runs.py): one of each kind, where a kind is a
-group and the shape of the hosts' static interfaces (names, subnets, routes, gateway), not their addresses."""
+group and the shape of the hosts' static interfaces (names, subnets, routes, gateway), not their addresses; and the
+idempotence rerun: every host, or one of each kind when asked (lab up)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.site_runs import one_of_each_kind
+from infra.site_runs import one_of_each_kind, rerun_hosts
 
 
 def lan_host(address: str, **extra: Any) -> dict[str, Any]:
@@ -39,3 +40,12 @@ def test_a_host_in_two_groups_counts_once_in_its_first() -> None:
     hostvars = {"server": lan_host("192.168.56.10/24"), "client1": lan_host("192.168.56.101/24")}
     groups = {"chat_servers": ["server"], "chat_clients": ["client1", "server"]}
     assert one_of_each_kind(groups, hostvars) == ["server", "client1"]
+
+
+def test_the_rerun_covers_every_host_once_unless_asked_for_one_of_each_kind() -> None:
+    groups = {"chat_servers": ["server"], "chat_clients": ["client1", "client2", "server"], "routers": [],
+              "plain": ["extra"]}
+    hostvars = {"server": lan_host("192.168.56.10/24"), "client1": lan_host("192.168.56.11/24"),
+                "client2": lan_host("192.168.56.12/24"), "extra": lan_host("192.168.56.13/24")}
+    assert rerun_hosts("every-host", groups, hostvars) == ["server", "client1", "client2", "extra"]
+    assert rerun_hosts("one-of-each-kind", groups, hostvars) == ["server", "client1", "extra"]
