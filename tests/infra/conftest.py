@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import testinfra
 from lab_hosts import LabHost, LabInterface
-from site_runs import RERUN_SCOPES, ConvergedRuns, one_of_each_kind, rerun_hosts
+from site_runs import EVERY_HOST, RERUN_SCOPES, ConvergedRuns, one_of_each_kind, rerun_hosts
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--inventory", default=os.environ.get("CHATLAB_INVENTORY"),
                      help="Ansible inventory of the hosts to check (default: $CHATLAB_INVENTORY)")
-    parser.addoption("--rerun-on", choices=RERUN_SCOPES, default="every-host",
+    parser.addoption("--rerun-on", choices=RERUN_SCOPES, default=EVERY_HOST,
                      help="the idempotence rerun of site.yml on every host (the default), or on one host of each "
                           "kind, as check mode ('lab up': each lab's hosts were provisioned by the same run)")
 

@@ -28,7 +28,8 @@ from typing import Any
 from repo_paths import REPO
 
 SITE = REPO / "ansible" / "site.yml"
-RERUN_SCOPES = ("every-host", "one-of-each-kind")
+EVERY_HOST, ONE_OF_EACH_KIND = "every-host", "one-of-each-kind"  # --rerun-on
+RERUN_SCOPES = (EVERY_HOST, ONE_OF_EACH_KIND)
 
 
 class SiteRunError(Exception):
@@ -85,7 +86,7 @@ def rerun_hosts(scope: str, groups: Mapping[str, Sequence[str]],
                 hostvars: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The hosts of the idempotence rerun for a --rerun-on `scope` (RERUN_SCOPES): every host of the groups, once
     each, in inventory order; or one host of each kind."""
-    if scope == "one-of-each-kind":
+    if scope == ONE_OF_EACH_KIND:
         return one_of_each_kind(groups, hostvars)
     return list(dict.fromkeys(name for names in groups.values() for name in names))
 
