@@ -12,7 +12,7 @@ from typing import Protocol
 from lab.model import Connection
 from lab.state import LabConfig
 
-CONTAINER_LAB_SECONDS = 20  # what the seed's container lab takes here, up and checked: 16 to 27 s (docs/providers.md)
+CONTAINER_LAB_SECONDS = 20  # what the seed's container lab takes here, up and checked (docs/providers.md)
 
 
 class Provider(Protocol):

@@ -499,8 +499,7 @@ class LibvirtLab:
         return Connection(host.name, address, port, user, key, names)
 
 
-# measured here: the seed's two VMs up and checked (158 to 245 s), and each further VM (docs/providers.md)
-TCG_LAB_SECONDS = (180, 50)
+TCG_LAB_SECONDS = (180, 50)  # measured here: the seed's two VMs up and checked, and each further VM (docs/providers.md)
 
 
 def emulation_estimate(driver: str, vms: int) -> str:
