@@ -29,7 +29,7 @@ def test_weechat_and_a_line_client_on_other_hosts_share_a_room(server: LabHost, 
     # (weechat.signal.*), each sent when the step before has been seen, so the check takes as long as the hosts do.
     # No anti-flood delay: WeeChat's default holds each message for 2 s after the one before (its JOIN).
     script = (f"/set irc.server_default.nicks {wee}; /set irc.server_default.anti_flood_prio_high 0; "
-              f"/set logger.level.irc 9; /set logger.file.flush_delay 0; "
+              "/set logger.level.irc 9; /set logger.file.flush_delay 0; "
               f"/set weechat.signal.sigusr1 \"/msg -server lab {room} hello from {weechat_host.name}\"; "
               f"/server add lab {chat_address}/{port} -notls -autojoin={room}; /connect lab")
     listening = BackgroundSession(line_host.host, [f"/nick {listener}", f"/join {room}"])
